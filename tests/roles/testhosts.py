@@ -1,0 +1,426 @@
+"""Disposable systemd test hosts booted with systemd-nspawn (no Docker here).
+
+Each host is an overlay on a cached debootstrapped Debian root filesystem (built by
+``scripts/setup.d/30-testhosts.sh``), booted with real systemd as PID 1, with its own
+static address on a bridge this module creates, sshd with a throw-away key, and apt
+through an apt-cacher-ng instance on the bridge (the guests' only package source).
+See "Test hosts" in DESIGN.md for why each boot option is there.
+
+Usable from the command line too, to poke at a host by hand::
+
+    python tests/roles/testhosts.py boot debian13      # prints the ssh command
+    python tests/roles/testhosts.py down               # stops every host, removes the bridge
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("LLMBOX_CACHE", REPO_ROOT / ".cache"))
+TESTHOSTS = CACHE / "testhosts"
+SETUP_SCRIPT = "scripts/setup.d/30-testhosts.sh"
+
+# A private /24 that exists only on the bridge this module creates on this machine.
+BRIDGE = "llmboxbr0"
+SUBNET_PREFIX = "10.213.47"
+BRIDGE_ADDRESS = f"{SUBNET_PREFIX}.1"
+APT_PROXY_PORT = 3142
+FIRST_HOST_OCTET = 10
+
+RELEASES = {"debian12": "bookworm", "debian13": "trixie"}
+
+
+class TestHostError(RuntimeError):
+    """A test host could not be prepared, booted or stopped."""
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=check, capture_output=True, text=True)
+
+
+def missing_prerequisites() -> list[str]:
+    """What this machine lacks to boot test hosts; empty when ready."""
+    missing = [
+        tool
+        for tool in ("systemd-nspawn", "apt-cacher-ng", "ip", "ssh", "ssh-keygen")
+        if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists()
+    ]
+    missing += [
+        f"root filesystem {TESTHOSTS / 'rootfs' / release}"
+        for release in RELEASES.values()
+        if not (TESTHOSTS / "rootfs" / release / ".complete").exists()
+    ]
+    if os.geteuid() != 0:
+        missing.append("root privileges (mount, ip link, systemd-nspawn)")
+    return missing
+
+
+@dataclass(frozen=True)
+class TestHost:
+    """One booted test host, reachable over ssh as root with ``ssh_key``."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    name: str
+    address: str
+    distro: str
+    ssh_user: str
+    ssh_key: Path
+
+    def testinfra(self) -> Any:
+        """A testinfra host over ssh (paramiko backend)."""
+        import testinfra  # noqa: PLC0415  (only the role tests need it)
+
+        return testinfra.get_host(
+            f"paramiko://{self.ssh_user}@{self.address}",
+            ssh_identity_file=str(self.ssh_key),
+            ssh_config=str(self.ssh_key.parent / "ssh_config"),
+        )
+
+    def ssh(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Runs ``command`` on the host through the ssh client."""
+        return subprocess.run(
+            [
+                "ssh",
+                "-F",
+                str(self.ssh_key.parent / "ssh_config"),
+                "-i",
+                str(self.ssh_key),
+                f"{self.ssh_user}@{self.address}",
+                command,
+            ],
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+
+@dataclass(frozen=True)
+class SshKeypair:
+    private_key: Path
+    public_key: str
+
+
+def make_ssh_keypair(directory: Path) -> SshKeypair:
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / "id_ed25519"
+    if not key.exists():
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "llmbox-test", "-f", str(key))
+    # Test hosts share host keys and reuse addresses: never remember them.
+    (directory / "ssh_config").write_text(
+        "Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+        "  LogLevel ERROR\n  ConnectTimeout 10\n"
+    )
+    return SshKeypair(key, Path(f"{key}.pub").read_text().strip())
+
+
+@dataclass
+class TestNetwork:
+    """The bridge and the apt proxy every test host uses."""
+
+    __test__ = False
+
+    state_dir: Path = field(default_factory=lambda: TESTHOSTS / "run")
+    _acng: subprocess.Popen[bytes] | None = None
+
+    def up(self) -> None:
+        self.down()  # leftovers of an interrupted run
+        _run("ip", "link", "add", BRIDGE, "type", "bridge")
+        _run("ip", "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", BRIDGE)
+        _run("ip", "link", "set", BRIDGE, "up")
+        self._start_apt_proxy()
+
+    def _start_apt_proxy(self) -> None:
+        # Own config with no Remap lines: the stock remap points at a mirror-list host
+        # that does not resolve here. Guests address the mirror as proxy/host/path.
+        conf = self.state_dir / "acng"
+        cache = TESTHOSTS / "apt-cacher-ng"
+        for d in (conf, cache / "cache", cache / "log"):
+            d.mkdir(parents=True, exist_ok=True)
+        (conf / "acng.conf").write_text(
+            f"CacheDir: {cache / 'cache'}\nLogDir: {cache / 'log'}\n"
+            "SupportDir: /usr/lib/apt-cacher-ng\n"
+            f"Port: {APT_PROXY_PORT}\nBindAddress: {BRIDGE_ADDRESS}\n"
+            "ExThreshold: 30\nVerboseLog: 0\n"
+        )
+        binary = shutil.which("apt-cacher-ng") or "/usr/sbin/apt-cacher-ng"
+        log = (cache / "log" / "stdout.log").open("ab")
+        self._acng = subprocess.Popen(
+            [binary, "-c", str(conf), "ForeGround=1"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not _wait_for_port(BRIDGE_ADDRESS, APT_PROXY_PORT, 20):
+            raise TestHostError(f"apt-cacher-ng did not listen on {self.apt_proxy_url}")
+
+    @property
+    def apt_proxy_url(self) -> str:
+        return f"http://{BRIDGE_ADDRESS}:{APT_PROXY_PORT}"
+
+    def down(self) -> None:
+        if self._acng is not None:
+            self._acng.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._acng.wait(10)
+            if self._acng.poll() is None:
+                self._acng.kill()
+            self._acng = None
+        for leftover in sorted(self.state_dir.glob("*/root")) if self.state_dir.exists() else []:
+            _unmount(leftover)
+        _run("ip", "link", "del", BRIDGE, check=False)
+
+
+def _wait_for_port(address: str, port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((address, port), 1):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _unmount(path: Path) -> None:
+    mounted = _run("mountpoint", "-q", str(path), check=False).returncode == 0
+    if mounted and _run("umount", str(path), check=False).returncode != 0:
+        _run("umount", "-l", str(path), check=False)  # busy: detach now, freed when idle
+
+
+@dataclass
+class _Booted:
+    host: TestHost
+    process: subprocess.Popen[bytes]
+    directory: Path
+
+
+class TestHostPool:
+    """Boots hosts on ``network`` and stops them again (``stop_all`` never raises)."""
+
+    __test__ = False
+
+    def __init__(self, network: TestNetwork, keypair: SshKeypair) -> None:
+        self.network = network
+        self.keypair = keypair
+        self._booted: dict[str, _Booted] = {}
+
+    _next_octet = FIRST_HOST_OCTET  # shared by every pool of the process: unique addresses
+
+    def boot(self, distro: str, name: str | None = None) -> TestHost:
+        if distro not in RELEASES:
+            raise ValueError(f"unknown distro {distro!r}; valid: {', '.join(RELEASES)}")
+        octet = TestHostPool._next_octet
+        TestHostPool._next_octet += 1
+        if octet > 250:
+            raise TestHostError("no addresses left on the test bridge")
+        # systemd-nspawn names the host side of the veth "vb-<name>" (15 chars at most).
+        name = name or f"t{octet}-{distro.replace('debian', 'd')}"
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", name):
+            raise ValueError(f"test host name {name!r}: use 1-12 of [a-z0-9-], letter first")
+        host = TestHost(name, f"{SUBNET_PREFIX}.{octet}", distro, "root", self.keypair.private_key)
+        directory = self.network.state_dir / name
+        if directory.exists():
+            _unmount(directory / "root")
+            shutil.rmtree(directory)
+        root = directory / "root"
+        for d in ("upper", "work", "root"):
+            (directory / d).mkdir(parents=True)
+        lower = TESTHOSTS / "rootfs" / RELEASES[distro]
+        _run("mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir={lower},upperdir={directory / 'upper'},workdir={directory / 'work'}",
+             str(root))  # fmt: skip
+        self._configure_guest(root, host)
+        log = (directory / "console.log").open("wb")
+        process = subprocess.Popen(
+            ["systemd-nspawn", "-b", "-D", str(root), "-M", name, "--register=no",
+             "--keep-unit", "--console=read-only", f"--network-bridge={BRIDGE}",
+             "--resolv-conf=off", "--link-journal=no"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        self._booted[name] = _Booted(host, process, directory)
+        self._wait_for_ssh(host, process, directory)
+        return host
+
+    def _configure_guest(self, root: Path, host: TestHost) -> None:
+        release = RELEASES[host.distro]
+        (root / "etc/systemd/network/10-host0.network").write_text(
+            f"[Match]\nName=host0\n\n[Network]\nAddress={host.address}/24\n"
+            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+        )
+        (root / "etc/hostname").write_text(f"{host.name}\n")
+        (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {host.name}\n")
+        # Nothing listens on :53 there: lookups fail at once instead of timing out.
+        (root / "etc/resolv.conf").unlink(missing_ok=True)
+        (root / "etc/resolv.conf").write_text(f"nameserver {BRIDGE_ADDRESS}\noptions timeout:1\n")
+        mirror = f"{self.network.apt_proxy_url}/deb.debian.org/debian"
+        (root / "etc/apt/sources.list").write_text(
+            f"deb {mirror} {release} main\ndeb {mirror} {release}-updates main\n"
+        )
+        for stale in (root / "etc/apt/sources.list.d").glob("*"):
+            stale.unlink()
+        keys = root / "root/.ssh/authorized_keys"
+        keys.parent.mkdir(mode=0o700, exist_ok=True)
+        keys.write_text(self.keypair.public_key + "\n")
+        keys.chmod(0o600)
+
+    def _wait_for_ssh(self, host: TestHost, process: subprocess.Popen[bytes], d: Path) -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            if (
+                _wait_for_port(host.address, 22, 1)
+                and host.ssh("true", check=False).returncode == 0
+            ):
+                return
+            time.sleep(0.5)
+        console = (d / "console.log").read_text(errors="replace")[-3000:]
+        self.stop(host.name)
+        raise TestHostError(f"test host {host.name} ({host.address}) never got ssh:\n{console}")
+
+    def stop(self, name: str) -> None:
+        booted = self._booted.pop(name, None)
+        if booted is None:
+            return
+        if booted.process.poll() is None:
+            booted.process.send_signal(signal.SIGTERM)  # nspawn powers the guest off
+            try:
+                booted.process.wait(30)
+            except subprocess.TimeoutExpired:
+                booted.process.kill()
+                booted.process.wait(10)
+        _unmount(booted.directory / "root")
+        shutil.rmtree(booted.directory, ignore_errors=True)
+
+    def stop_all(self) -> None:
+        for name in list(self._booted):
+            with contextlib.suppress(Exception):
+                self.stop(name)
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    rc: int
+    stdout: str
+    stats: dict[str, dict[str, int]]  # host name -> {"ok": n, "changed": n, "failed": n, ...}
+
+    def changed(self) -> int:
+        return sum(s.get("changed", 0) for s in self.stats.values())
+
+
+_RECAP = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.MULTILINE)
+
+
+def parse_recap(stdout: str) -> dict[str, dict[str, int]]:
+    recap = stdout.rsplit("PLAY RECAP", 1)[-1] if "PLAY RECAP" in stdout else ""
+    return {
+        m.group(1): {k: int(v) for k, v in (kv.split("=") for kv in m.group(2).split())}
+        for m in _RECAP.finditer(recap)
+    }
+
+
+def write_inventory(path: Path, hosts: list[TestHost], group: str = "llm_servers") -> None:
+    ssh_args = f"-F {hosts[0].ssh_key.parent / 'ssh_config'}" if hosts else ""
+    inventory = {
+        "all": {
+            "children": {
+                group: {
+                    "hosts": {
+                        h.name: {
+                            "ansible_host": h.address,
+                            "ansible_user": h.ssh_user,
+                            "ansible_ssh_private_key_file": str(h.ssh_key),
+                            "ansible_ssh_common_args": ssh_args,
+                            "ansible_python_interpreter": "/usr/bin/python3",
+                        }
+                        for h in hosts
+                    }
+                }
+            }
+        }
+    }
+    path.write_text(json.dumps(inventory, indent=2))  # JSON is YAML
+
+
+def run_playbook(
+    playbook: str | Path,
+    hosts: list[TestHost],
+    extra_vars: dict[str, Any] | None = None,
+    *,
+    check: bool = False,
+    tags: list[str] | None = None,
+    limit: str | None = None,
+    timeout_s: float = 3000,
+) -> PlaybookResult:
+    """Runs ``ansible-playbook`` from the repo root with the project's ansible.cfg."""
+    with tempfile.TemporaryDirectory(prefix="llmbox-play-") as tmp:
+        inventory = Path(tmp) / "inventory.yml"
+        write_inventory(inventory, hosts)
+        argv = ["ansible-playbook", "-i", str(inventory), str(REPO_ROOT / playbook)]
+        if extra_vars:
+            (Path(tmp) / "extra.json").write_text(json.dumps(extra_vars))
+            argv += ["-e", f"@{Path(tmp) / 'extra.json'}"]
+        if check:
+            argv.append("--check")
+        if tags:
+            argv += ["--tags", ",".join(tags)]
+        if limit:
+            argv += ["--limit", limit]
+        env = os.environ | {
+            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+        proc = subprocess.run(
+            argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s,
+            check=False,
+        )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    return PlaybookResult(proc.returncode, output, parse_recap(proc.stdout))
+
+
+def _main(argv: list[str]) -> int:
+    """``boot DISTRO [NAME]`` keeps a host up until Ctrl-C; ``down`` cleans up."""
+    network = TestNetwork()
+    if argv[:1] == ["down"]:
+        network.down()
+        return 0
+    if len(argv) < 2 or argv[0] != "boot":
+        print(__doc__)
+        return 2
+    if missing := missing_prerequisites():
+        print(f"missing: {', '.join(missing)}; run {SETUP_SCRIPT}", file=sys.stderr)
+        return 1
+    network.up()
+    pool = TestHostPool(network, make_ssh_keypair(TESTHOSTS / "cli-ssh"))
+    try:
+        host = pool.boot(argv[1], argv[2] if len(argv) > 2 else None)
+        print(f"ssh -F {host.ssh_key.parent / 'ssh_config'} -i {host.ssh_key} root@{host.address}")
+        print("Ctrl-C stops it.")
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pool.stop_all()
+        network.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
