@@ -1,0 +1,287 @@
+"""``llmbox bench``: measure what an OpenAI-compatible server delivers on its host."""
+
+# Imports sit inside the functions on purpose: `llmbox report` loads this module's
+# neighbours only, and `llmbox --help` must not pay for httpx, rich progress or fabric.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from llmbox.bench.schema import Endpoint
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from llmbox.bench.runner import BenchConfig
+
+
+def parse_concurrency(text: str) -> tuple[int, ...]:
+    """``"1,2,4"`` -> (1, 2, 4); anything else is one clear error."""
+    try:
+        levels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        levels = ()
+    if not levels or any(level < 1 for level in levels):
+        raise click.BadParameter(
+            f"{text!r} is not a comma-separated list of positive integers, e.g. 1,2,4,8",
+            param_hint="--concurrency",
+        )
+    return levels
+
+
+@click.command()
+@click.argument("url")
+@click.option("--model", required=True, help="Model name the server is asked for.")
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    help="Name of the environment variable that holds the API key (never the key itself).",
+)
+@click.option(
+    "--concurrency",
+    default="1,2,4,8",
+    show_default=True,
+    callback=lambda _ctx, _param, value: parse_concurrency(value),
+    help="Comma-separated concurrency levels to sweep.",
+)
+@click.option(
+    "--requests",
+    type=click.IntRange(min=1),
+    help="Requests per level (default 32 when --duration is not given).",
+)
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds per level.")
+@click.option("--prompt-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--output-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option(
+    "--endpoint",
+    type=click.Choice([e.value for e in Endpoint]),
+    default=Endpoint.CHAT.value,
+    show_default=True,
+    help="OpenAI API to stream from.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Uncounted requests first; the first also checks the server streams.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results/local"),
+    show_default=True,
+    help="Directory for one result JSON per level.",
+)
+@click.option("--host-label", help="Host name in the results (default: this host's name).")
+@click.option(
+    "--model-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The served model file, if readable here: adds its sha256 and size.",
+)
+@click.option("--engine-ceiling", is_flag=True, help="Also run llama-bench on --model-file.")
+@click.option(
+    "--llama-bench",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="llama-bench executable (default: found on PATH).",
+)
+@click.option("--per-request", is_flag=True, help="Add every request's record to the files.")
+@click.option("--ssh", "ssh_target", metavar="USER@HOST[:PORT]", help="Run on that host.")
+@click.option("--ssh-key", type=click.Path(dir_okay=False, path_type=Path), help="SSH key.")
+@click.option(
+    "--remote-llmbox",
+    default="llmbox",
+    show_default=True,
+    help="The llmbox executable on the --ssh host.",
+)
+def bench(
+    *,
+    url: str,
+    model: str,
+    api_key_env: str | None,
+    concurrency: tuple[int, ...],
+    requests: int | None,
+    duration: float | None,
+    prompt_tokens: int,
+    output_tokens: int,
+    endpoint: str,
+    warmup: int,
+    out: Path,
+    host_label: str | None,
+    model_file: Path | None,
+    engine_ceiling: bool,
+    llama_bench: Path | None,
+    per_request: bool,
+    ssh_target: str | None,
+    ssh_key: Path | None,
+    remote_llmbox: str,
+) -> None:
+    """Measure tokens/s, TTFT, inter-token latency and power of the server at URL.
+
+    Warms up, then for each concurrency level streams requests of a controlled length
+    and writes one versioned JSON file per level into --out, e.g.
+    `llmbox bench http://127.0.0.1:8080 --model smollm2 --api-key-env LLM_KEY`.
+    """
+    from rich.console import Console
+
+    from llmbox.bench.client import BenchError
+
+    console = Console(stderr=True)
+    if requests is not None and duration is not None:
+        raise click.UsageError("give --requests or --duration, not both")
+    if engine_ceiling and model_file is None:
+        raise click.UsageError("--engine-ceiling needs --model-file (the file llama-bench loads)")
+    api_key = _api_key(api_key_env)
+    host = host_label or socket.gethostname()
+    try:
+        if ssh_target is not None:
+            remote_args = [url, "--model", model, "--concurrency", ",".join(map(str, concurrency))]
+            remote_args += ["--requests", str(requests)] if requests is not None else []
+            remote_args += ["--duration", str(duration)] if duration is not None else []
+            remote_args += ["--prompt-tokens", str(prompt_tokens)]
+            remote_args += ["--output-tokens", str(output_tokens), "--endpoint", endpoint]
+            remote_args += ["--warmup", str(warmup), "--host-label", host]
+            remote_args += ["--model-file", str(model_file)] if model_file is not None else []
+            remote_args += ["--llama-bench", str(llama_bench)] if llama_bench is not None else []
+            remote_args += ["--engine-ceiling"] if engine_ceiling else []
+            remote_args += ["--per-request"] if per_request else []
+            _bench_remote(
+                ssh_target=ssh_target,
+                ssh_key=ssh_key,
+                remote_llmbox=remote_llmbox,
+                remote_args=remote_args,
+                api_key=api_key,
+                out_dir=out,
+                console=console,
+            )
+            return
+        config = _local_config(
+            url=url,
+            model=model,
+            api_key=api_key,
+            concurrency=concurrency,
+            requests=requests,
+            duration=duration,
+            prompt_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            endpoint=Endpoint(endpoint),
+            warmup=warmup,
+            out=out,
+            host=host,
+            model_file=model_file,
+            per_request=per_request,
+            engine_ceiling=engine_ceiling,
+            llama_bench=llama_bench,
+            console=console,
+        )
+        _bench_local(config, console)
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _api_key(var: str | None) -> str | None:
+    if var is None:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        raise click.BadParameter(
+            f"environment variable {var} is not set or empty", param_hint="--api-key-env"
+        )
+    return value
+
+
+def _local_config(
+    *,
+    url: str,
+    model: str,
+    api_key: str | None,
+    concurrency: tuple[int, ...],
+    requests: int | None,
+    duration: float | None,
+    prompt_tokens: int,
+    output_tokens: int,
+    endpoint: Endpoint,
+    warmup: int,
+    out: Path,
+    host: str,
+    model_file: Path | None,
+    per_request: bool,
+    engine_ceiling: bool,
+    llama_bench: Path | None,
+    console: Console,
+) -> BenchConfig:
+    from llmbox.bench.ceiling import find_llama_bench, measure_ceiling
+    from llmbox.bench.runner import BenchConfig
+
+    ceiling = None
+    if engine_ceiling and model_file is not None:
+        tool = find_llama_bench(llama_bench)
+        with console.status(f"llama-bench {model_file.name} (engine ceiling) …"):
+            ceiling = measure_ceiling(tool, model_file, prompt_tokens, output_tokens)
+    return BenchConfig(
+        url=url,
+        model=model,
+        api_key=api_key,
+        concurrency=concurrency,
+        requests=requests if requests is not None or duration is not None else 32,
+        duration_s=duration,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        endpoint=endpoint,
+        out_dir=out,
+        host_label=host,
+        model_file=model_file,
+        warmup_requests=warmup,
+        per_request=per_request,
+        ceiling=ceiling,
+    )
+
+
+def _bench_local(config: BenchConfig, console: Console) -> None:
+    from rich.console import Console
+
+    from llmbox.bench.runner import run_sweep
+    from llmbox.bench.table import results_table
+
+    outcome = run_sweep(config, console)
+    if outcome.results:
+        Console().print(results_table(outcome.results))
+    for path in outcome.files:
+        console.print(f"wrote {path}")
+    if outcome.error is not None:
+        raise click.ClickException(f"{outcome.error} (results so far are in {config.out_dir})")
+
+
+def _bench_remote(
+    *,
+    ssh_target: str,
+    ssh_key: Path | None,
+    remote_llmbox: str,
+    remote_args: list[str],
+    api_key: str | None,
+    out_dir: Path,
+    console: Console,
+) -> None:
+    from rich.console import Console
+
+    from llmbox.bench.remote import SshTarget, run_remote
+    from llmbox.bench.schema import read_result
+    from llmbox.bench.table import results_table
+
+    target = SshTarget.parse(ssh_target)
+    run = run_remote(target, remote_args, api_key, out_dir, llmbox=remote_llmbox, key_file=ssh_key)
+    if run.files:
+        Console().print(results_table([read_result(path) for path in run.files]))
+    for path in run.files:
+        console.print(f"fetched {path}")
+    if run.exit_code != 0:
+        raise click.ClickException(
+            f"llmbox bench on {target.host} exited {run.exit_code} "
+            f"({len(run.files)} result files fetched into {out_dir})"
+        )

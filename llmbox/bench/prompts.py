@@ -1,0 +1,71 @@
+"""Prompts of a controlled length, different for each request.
+
+With the server's own ``/tokenize`` and ``/detokenize`` (llama.cpp, vLLM) a prompt is
+cut to exactly the asked number of tokens; without them the length is approximated
+(about 4 characters a token) and the result file says so. Prompts differ from their
+first word on, so a server's prefix cache cannot skip the prompt processing.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import httpx
+
+from llmbox.bench.client import base_url
+from llmbox.bench.schema import PromptTokensMethod
+
+_WORDS = (
+    "river", "mountain", "copper", "lantern", "orchard", "signal", "harbor", "meadow",
+    "quartz", "violet", "engine", "window", "paper", "garden", "silver", "thunder", "canvas",
+    "pepper", "marble", "falcon", "winter", "basket", "candle", "meteor", "saddle", "tunnel",
+    "ribbon", "walnut", "glacier", "compass", "velvet", "anchor", "pebble", "harvest",
+    "island", "jacket", "kettle", "ladder", "mirror", "needle", "ocean", "pillow", "rocket",
+    "shadow",
+)  # fmt: skip
+_CHARS_PER_TOKEN = 4  # rough figure for English text with BPE tokenizers
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    prompts: tuple[str, ...]
+    method: PromptTokensMethod
+
+    def for_request(self, index: int) -> str:
+        return self.prompts[index % len(self.prompts)]
+
+
+def _words(seed: int, count: int) -> str:
+    rng = random.Random(seed)
+    return " ".join(rng.choice(_WORDS) for _ in range(count))
+
+
+def approximate_prompt(seed: int, tokens: int) -> str:
+    text = _words(seed, tokens)  # ≥ 1 token a word: plenty of characters to cut from
+    return text[: tokens * _CHARS_PER_TOKEN].rsplit(" ", 1)[0]
+
+
+async def _exact_prompt(client: httpx.AsyncClient, url: str, seed: int, tokens: int) -> str:
+    root = base_url(url)
+    text = _words(seed, tokens)
+    # llama.cpp reads "content", vLLM "prompt"; each ignores the other's key.
+    response = await client.post(f"{root}/tokenize", json={"content": text, "prompt": text})
+    response.raise_for_status()
+    ids = response.json()["tokens"][:tokens]
+    if len(ids) < tokens:
+        raise ValueError(f"/tokenize gave {len(ids)} tokens for {tokens} words")
+    response = await client.post(f"{root}/detokenize", json={"tokens": ids})
+    response.raise_for_status()
+    body = response.json()
+    return str(body["content"] if "content" in body else body["prompt"])
+
+
+async def build_prompts(client: httpx.AsyncClient, url: str, tokens: int, count: int) -> PromptSet:
+    """``count`` distinct prompts of ``tokens`` tokens each (exact where the server can)."""
+    try:
+        exact = [await _exact_prompt(client, url, seed, tokens) for seed in range(count)]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        approx = tuple(approximate_prompt(seed, tokens) for seed in range(count))
+        return PromptSet(approx, PromptTokensMethod.APPROXIMATE)
+    return PromptSet(tuple(exact), PromptTokensMethod.TOKENIZE)

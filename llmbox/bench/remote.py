@@ -1,0 +1,100 @@
+"""``llmbox bench --ssh user@host``: run the same measurement on that host (so GPU
+telemetry is read next to the GPU) and bring its result files back.
+
+The remote host needs llmbox installed (``--remote-llmbox`` names the executable). The
+API key never appears on a command line: it is written to the remote command's stdin
+and read into an environment variable there.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmbox.bench.client import BenchError
+
+_TARGET = re.compile(
+    r"^(?:(?P<user>[^@\s]+)@)?(?P<host>[^@:\s]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d+))?$"
+)
+_REMOTE_KEY_VAR = "LLMBOX_BENCH_API_KEY"
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    user: str | None
+    host: str
+    port: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> SshTarget:
+        match = _TARGET.match(text)
+        if match is None:
+            raise BenchError(f"--ssh {text!r} is not of the form user@host or user@host:port")
+        port = int(match["port"]) if match["port"] else None
+        return cls(match["user"], match["host"].strip("[]"), port)
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    files: list[Path]
+    exit_code: int
+    output: str
+
+
+def remote_command(llmbox: str, bench_args: Sequence[str], remote_out: str, with_key: bool) -> str:
+    args = [llmbox, "bench", *bench_args, "--out", remote_out]
+    if with_key:
+        args += ["--api-key-env", _REMOTE_KEY_VAR]
+        prefix = f"IFS= read -r {_REMOTE_KEY_VAR} && export {_REMOTE_KEY_VAR} && "
+    else:
+        prefix = ""
+    return prefix + shlex.join(args)
+
+
+def run_remote(
+    target: SshTarget,
+    bench_args: Sequence[str],
+    api_key: str | None,
+    out_dir: Path,
+    *,
+    llmbox: str = "llmbox",
+    key_file: Path | None = None,
+) -> RemoteRun:
+    """Run ``llmbox bench`` on ``target`` into a temporary directory there, copy every
+    result file it wrote into ``out_dir`` (also after a failed run), clean up."""
+    # Heavy, and needed only with --ssh.
+    from fabric import Connection  # noqa: PLC0415
+    from invoke.exceptions import UnexpectedExit  # noqa: PLC0415
+    from paramiko import SSHException  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    connect_kwargs: dict[str, object] = {"look_for_keys": key_file is None}
+    if key_file is not None:
+        connect_kwargs["key_filename"] = str(key_file)
+    where = f"{target.user + '@' if target.user else ''}{target.host}:{target.port or 22}"
+    try:
+        with Connection(
+            target.host, user=target.user, port=target.port, connect_kwargs=connect_kwargs
+        ) as conn:
+            remote_out = conn.run("mktemp -d", hide=True).stdout.strip()
+            command = remote_command(llmbox, bench_args, remote_out, api_key is not None)
+            stdin = io.StringIO(f"{api_key}\n" if api_key is not None else "")
+            # pty=False keeps the key off any terminal echo; output is shown as it comes.
+            result = conn.run(command, warn=True, in_stream=stdin, hide=False)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fetched = []
+            sftp = conn.sftp()
+            for name in sorted(sftp.listdir(remote_out)):
+                if name.endswith(".json") and not name.startswith("."):
+                    local = out_dir / name
+                    tmp = out_dir / f".{name}.part"
+                    conn.get(f"{remote_out}/{name}", local=str(tmp))
+                    tmp.replace(local)  # atomic: a reader never sees half a file
+                    fetched.append(local)
+            conn.run(f"rm -rf {shlex.quote(remote_out)}", hide=True, warn=True)
+    except (OSError, SSHException, UnexpectedExit) as exc:
+        raise BenchError(f"SSH to {where} failed: {exc.__class__.__name__}: {exc}") from exc
+    return RemoteRun(fetched, result.exited, result.stdout + result.stderr)

@@ -1,0 +1,266 @@
+"""The concurrency sweep: warm up, then per level stream requests, sample telemetry,
+reduce, and write the level's result file before starting the next level.
+
+Results are written level by level, so a server that dies mid-sweep still leaves every
+finished level (and the broken one, failures counted) on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from llmbox import __version__
+from llmbox.bench import hostinfo
+from llmbox.bench.client import (
+    BenchError,
+    RequestSpec,
+    auth_headers,
+    check_server,
+    server_props,
+    stream_request,
+)
+from llmbox.bench.metrics import RequestRecord, first_error, reduce_records, weakest_output_method
+from llmbox.bench.prompts import PromptSet, build_prompts
+from llmbox.bench.schema import (
+    BenchResult,
+    Endpoint,
+    EngineCeiling,
+    Metadata,
+    Metrics,
+    Settings,
+    write_result,
+)
+from llmbox.bench.telemetry import TelemetrySampler, TelemetrySummary, detect_gpu
+
+_PROMPT_POOL = 64  # distinct prompts per run; requests beyond that reuse them in turn
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    url: str
+    model: str
+    api_key: str | None
+    concurrency: tuple[int, ...]
+    requests: int | None
+    duration_s: float | None
+    prompt_tokens: int
+    output_tokens: int
+    endpoint: Endpoint
+    out_dir: Path
+    host_label: str
+    model_file: Path | None = None
+    warmup_requests: int = 2
+    per_request: bool = False
+    ceiling: EngineCeiling | None = None
+    request_timeout_s: float = 300.0
+
+
+@dataclass
+class SweepOutcome:
+    results: list[BenchResult] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    error: str | None = None  # set when any request failed or the sweep stopped early
+
+
+async def _run_level(
+    *,
+    client: httpx.AsyncClient,
+    spec: RequestSpec,
+    prompts: PromptSet,
+    config: BenchConfig,
+    concurrency: int,
+    on_record: Callable[[RequestRecord, float], None],
+) -> tuple[list[RequestRecord], float]:
+    records: list[RequestRecord] = []
+    issued = 0
+    start = time.perf_counter()
+    deadline = start + config.duration_s if config.duration_s is not None else None
+    # In --duration mode a dead server would make failures as fast as the loop can
+    # spin; stop the level after this many failures in a row instead.
+    streak_limit = max(8, 2 * concurrency)
+    streak = 0
+
+    async def worker() -> None:
+        nonlocal issued, streak
+        while True:
+            if config.requests is not None and issued >= config.requests:
+                return
+            if deadline is not None and (time.perf_counter() >= deadline or streak >= streak_limit):
+                return
+            index = issued
+            issued += 1
+            record = await stream_request(client, spec, prompts.for_request(index))
+            streak = 0 if record.ok else streak + 1
+            records.append(record)
+            on_record(record, time.perf_counter() - start)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return records, time.perf_counter() - start
+
+
+class _ProgressUpdater:
+    """Advances a level's bar by requests (--requests) or by seconds (--duration)."""
+
+    def __init__(self, progress: Progress, task: TaskID, by_requests: bool) -> None:
+        self._progress = progress
+        self._task = task
+        self._by_requests = by_requests
+        self._ok = 0
+        self._failed = 0
+
+    def __call__(self, record: RequestRecord, elapsed_s: float) -> None:
+        self._ok += record.ok
+        self._failed += not record.ok
+        done = self._ok + self._failed if self._by_requests else elapsed_s
+        status = f"ok {self._ok}  failed {self._failed}"
+        self._progress.update(self._task, completed=done, status=status)
+
+
+def _metrics(
+    records: list[RequestRecord],
+    duration_s: float,
+    telemetry: TelemetrySummary,
+    ceiling: EngineCeiling | None,
+) -> Metrics:
+    load = reduce_records(records, duration_s)
+    energy = telemetry.gpu_energy_j
+    output_tokens = sum(r.output_tokens for r in records if r.ok)
+    per_stream = load["output_tok_s_per_stream_mean"]
+    return Metrics(
+        **load,
+        gpu_power_w_mean=telemetry.gpu_power_w_mean,
+        gpu_util_pct_mean=telemetry.gpu_util_pct_mean,
+        gpu_mem_used_mib_max=telemetry.gpu_mem_used_mib_max,
+        gpu_energy_j=energy,
+        gpu_temp_c_max=telemetry.gpu_temp_c_max,
+        gpu_sm_clock_mhz_mean=telemetry.gpu_sm_clock_mhz_mean,
+        tokens_per_joule=output_tokens / energy if energy else None,
+        cpu_util_pct_mean=telemetry.cpu_util_pct_mean,
+        mem_used_mib_max=telemetry.mem_used_mib_max,
+        tg_fraction_of_ceiling=(
+            per_stream / ceiling.tg_tok_s if ceiling is not None and per_stream else None
+        ),
+    )
+
+
+async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
+    outcome = SweepOutcome()
+    gpu, gpu_note, gpu_source = detect_gpu()
+    sampler = TelemetrySampler(gpu_source)
+    limits = httpx.Limits(max_connections=max(config.concurrency) + 4)
+    timeout = httpx.Timeout(config.request_timeout_s, connect=10.0)
+    async with httpx.AsyncClient(
+        headers=auth_headers(config.api_key), limits=limits, timeout=timeout
+    ) as client:
+        models = await check_server(client, config.url)
+        props = await server_props(client, config.url)
+        engine = hostinfo.engine_info(props, models)
+        model = hostinfo.model_info(config.model, config.model_file, props)
+        cpu = hostinfo.cpu_info()
+        spec = RequestSpec(config.url, config.model, config.endpoint, config.output_tokens)
+        prompts = await build_prompts(client, config.url, config.prompt_tokens, _PROMPT_POOL)
+        # Warm-up, not counted. The first one also proves the server streams OpenAI SSE:
+        # if it does not, stop with that one error instead of N identical failures.
+        for index in range(config.warmup_requests):
+            await stream_request(client, spec, prompts.for_request(index), strict=True)
+
+        for concurrency in config.concurrency:
+            total = config.requests if config.requests is not None else config.duration_s
+            with Progress(
+                TextColumn(f"[bold]c={concurrency}[/]"),
+                BarColumn(),
+                MofNCompleteColumn() if config.requests is not None else TextColumn(""),
+                TextColumn("{task.fields[status]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task("level", total=total, status="")
+                sampler.start()
+                try:
+                    records, duration_s = await _run_level(
+                        client=client,
+                        spec=spec,
+                        prompts=prompts,
+                        config=config,
+                        concurrency=concurrency,
+                        on_record=_ProgressUpdater(progress, task, config.requests is not None),
+                    )
+                finally:
+                    telemetry = sampler.stop()
+
+            failed = [r for r in records if not r.ok]
+            level_error: str | None = None
+            server_gone = False
+            if failed:
+                level_error = (
+                    f"{len(failed)} of {len(records)} requests failed at concurrency "
+                    f"{concurrency}; first error: {first_error(records)}"
+                )
+                try:
+                    await check_server(client, config.url)
+                except BenchError as exc:
+                    server_gone = True
+                    level_error = f"server at {config.url} stopped answering ({exc}); {level_error}"
+
+            settings = Settings(
+                url=config.url,
+                endpoint=config.endpoint,
+                concurrency=concurrency,
+                requests=config.requests,
+                duration_s=config.duration_s,
+                prompt_tokens=config.prompt_tokens,
+                output_tokens=config.output_tokens,
+                prompt_tokens_method=prompts.method,
+                output_tokens_method=weakest_output_method(records),
+                warmup_requests=config.warmup_requests,
+            )
+            metadata = Metadata(
+                tool="llmbox",
+                tool_version=__version__,
+                created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                host=config.host_label,
+                engine=engine,
+                model=model,
+                gpu=gpu,
+                gpu_note=gpu_note,
+                cpu=cpu,
+                settings=settings,
+                engine_ceiling=config.ceiling,
+                run_error=level_error,
+            )
+            result = BenchResult(
+                metadata=metadata,
+                metrics=_metrics(records, duration_s, telemetry, config.ceiling),
+                requests=[r.to_json() for r in records] if config.per_request else None,
+            )
+            outcome.results.append(result)
+            outcome.files.append(write_result(result, config.out_dir))
+            if level_error is not None:
+                outcome.error = level_error
+            if server_gone:
+                break
+    if gpu_source is not None:
+        gpu_source.close()
+    return outcome
+
+
+def run_sweep(config: BenchConfig, console: Console) -> SweepOutcome:
+    """Run the whole sweep; BenchError before any level means nothing was measured."""
+    return asyncio.run(_sweep(config, console))
