@@ -1,0 +1,184 @@
+"""The scenario YAML: a usage profile, a model, prices of power and money, options to compare.
+
+Validated with pydantic before any computation; a bad scenario gives one line naming the
+field and the bad value (``ScenarioError``). Catalog names are checked later, when the
+options are resolved against the catalog (``llmbox.cost.options``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from llmbox.cost.fit import Quantization
+
+SEED_SCENARIO = "seed.yaml"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used, with a one-line reason naming the bad value."""
+
+
+class OptionKind(StrEnum):
+    OFFICE = "office"  # bought once, runs on the office's electricity
+    CLOUD = "cloud"  # rented by the hour
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Usage(_Strict):
+    """How much the model is used. Defaults are the seed's 8 h/day x 26 days/month."""
+
+    hours_per_day: float = Field(8, gt=0, le=24, description="hours of use per working day")
+    days_per_month: float = Field(26, gt=0, le=31, description="working days per month")
+    demand_tokens_per_month: float | None = Field(
+        None, gt=0, description="generated tokens needed per month; sizes the number of boxes"
+    )
+    concurrency: int = Field(
+        1, ge=1, description="requests served at once; picks which measured bench run applies"
+    )
+    input_tokens_per_output_token: float = Field(
+        1.0, ge=0, description="prompt tokens an API would bill per generated token"
+    )
+    office_stays_on: bool = Field(
+        False, description="office boxes stay on (idle) outside working hours, all month"
+    )
+
+
+class ModelChoice(_Strict):
+    """The model to serve: a catalog model name, or an inline one with ``params_b``."""
+
+    name: str = Field(min_length=1)
+    quantization: Quantization = Quantization.Q4_K_M
+    context_tokens: int = Field(4096, ge=1)
+    parallel_slots: int = Field(1, ge=1)
+    params_b: float | None = Field(None, gt=0, description="billions of parameters (inline)")
+    layers: int | None = Field(None, ge=1)
+    kv_heads: int | None = Field(None, ge=1)
+    head_dim: int | None = Field(None, ge=1)
+
+
+class OptionSpec(_Strict):
+    """One option: ``hardware: <catalog build>``, ``cloud: <catalog instance>``, or inline.
+
+    Inline options give ``name``, ``kind`` and ``gpu`` (a catalog GPU) and their price
+    (``price_usd`` for office, ``usd_per_hour`` for cloud). Any option may override
+    throughput (``tok_s``) or power, and name the bench ``host`` whose results it uses.
+    """
+
+    hardware: str | None = None
+    cloud: str | None = None
+    spot: bool = False
+    name: str | None = None
+    kind: OptionKind | None = None
+    gpu: str | None = None
+    gpu_count: int = Field(1, ge=1)
+    price_usd: float | None = Field(None, ge=0)
+    usd_per_hour: float | None = Field(None, ge=0)
+    usd_per_hour_high: float | None = Field(None, ge=0)
+    load_power_w: float | None = Field(None, ge=0)
+    idle_power_w: float | None = Field(None, ge=0)
+    tok_s: float | None = Field(None, gt=0, description="tokens/s per box, if known")
+    host: str | None = Field(None, description="bench result host name to take figures from")
+
+    @model_validator(mode="after")
+    def _one_way_of_naming(self) -> Self:
+        given = [key for key in ("hardware", "cloud") if getattr(self, key) is not None]
+        if len(given) > 1:
+            raise ValueError("give either 'hardware' or 'cloud', not both")
+        if not given:
+            missing = [key for key in ("name", "kind", "gpu") if getattr(self, key) is None]
+            if missing:
+                raise ValueError(
+                    "an option needs 'hardware: <build>' or 'cloud: <instance type>', or an "
+                    f"inline name, kind and gpu (missing: {', '.join(missing)})"
+                )
+            if self.kind is OptionKind.CLOUD and self.usd_per_hour is None:
+                raise ValueError(f"inline cloud option {self.name!r} needs usd_per_hour")
+        if (self.hardware and self.kind is OptionKind.CLOUD) or (
+            self.cloud and self.kind is OptionKind.OFFICE
+        ):
+            raise ValueError(f"kind {self.kind.value!r} contradicts hardware/cloud")
+        if self.spot and self.hardware is not None:
+            raise ValueError("'spot' applies to cloud options only")
+        if (
+            self.usd_per_hour is not None
+            and self.usd_per_hour_high is not None
+            and self.usd_per_hour_high < self.usd_per_hour
+        ):
+            raise ValueError(
+                f"usd_per_hour_high ({self.usd_per_hour_high}) is below usd_per_hour "
+                f"({self.usd_per_hour})"
+            )
+        return self
+
+
+class Scenario(_Strict):
+    """A whole rent-or-buy question."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    usage: Usage = Usage()
+    model: ModelChoice
+    electricity_usd_per_kwh: float = Field(ge=0)
+    amortisation_months: int = Field(36, ge=1, description="months to spread a purchase over")
+    horizon_months: int = Field(36, ge=1, le=240, description="months shown in the curves")
+    options: list[OptionSpec] = Field(min_length=1)
+    apis: list[str] = Field(default_factory=list, description="catalog hosted APIs to compare")
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "scenario"
+
+
+def _one_line(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    where = _location(tuple(first["loc"]))
+    message = first["msg"][0].lower() + first["msg"][1:]
+    message = message.removeprefix("value error, ")
+    got = "" if first["type"] == "missing" else f" (got {first['input']!r})"
+    if first["type"] == "model_type" or first["type"].endswith("model_attributes_type"):
+        got = f" (got {type(first['input']).__name__})"
+    more = error.error_count() - 1
+    also = f"; {more} more problem(s) after fixing this one" if more else ""
+    return f"{origin}: {where}: {message}{got}{also}"
+
+
+def parse_scenario(data: Any, origin: str = "scenario") -> Scenario:
+    """Validate already-parsed YAML data; ``origin`` names it in the error."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{origin}: expected a mapping of scenario fields, got {data!r}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(_one_line(error, origin)) from None
+
+
+def load_scenario(path: Path | str | None = None) -> Scenario:
+    """Read and validate a scenario YAML file (default: the built-in seed scenario)."""
+    if path is None:
+        text = files("llmbox.cost").joinpath("scenarios", SEED_SCENARIO).read_text("utf-8")
+        return parse_scenario(yaml.safe_load(text), "built-in seed scenario")
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ScenarioError(f"cannot read scenario {str(path)!r}: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ScenarioError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_scenario(data, str(path))
