@@ -1,0 +1,427 @@
+"""The stack's configuration: one validated, frozen object per component.
+
+Every value is checked here, before any resource is created, and a bad one is
+reported once, naming the Pulumi config key, the value and what would be valid.
+Flat ``llmbox:*`` keys (see ``Pulumi.yaml``) map onto the nested objects through
+:data:`CONFIG_KEYS`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from llmbox.cost import CloudEstimate, estimate_cloud
+from llmbox.cost.catalog import load_catalog
+from stacks.schedule import DAYS_PER_MONTH, WorkSchedule
+
+_MODEL = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="forbid")
+_AMI_ID = re.compile(r"^ami-[0-9a-f]{8,17}$")
+_LINUX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SSH_KEY_TYPES = ("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-nistp", "sk-ssh-ed25519@openssh.com ")
+MAX_INSTANCES = 20
+
+
+class StackConfigError(ValueError):
+    """A stack config value is invalid; the message names the key and the value."""
+
+
+def _cidr(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(
+            f"{value!r} is not a network in CIDR notation such as '203.0.113.0/24' ({error})"
+        ) from error
+
+
+def _is_whole_internet(value: str) -> bool:
+    return _cidr(value).prefixlen == 0
+
+
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+class CostTags(BaseModel):
+    """Cost-allocation tags every taggable resource carries (enforced in stacks.tagged)."""
+
+    model_config = _MODEL
+
+    project: str
+    stack: str
+    owner: str
+    cost_center: str
+
+    _filled = field_validator("project", "stack", "owner", "cost_center")(_non_empty)
+
+    def as_tags(self) -> dict[str, str]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "managed-by": "pulumi",
+        }
+
+
+class AWSBase(BaseModel):
+    """Base of every component config: the cost-allocation tags are not optional."""
+
+    model_config = _MODEL
+
+    tags: CostTags
+
+
+class NetworkConfig(AWSBase):
+    """A new VPC + public subnet, or an existing pair, and who may reach the hosts."""
+
+    model_config = _MODEL
+
+    vpc_id: str | None = None
+    subnet_id: str | None = None
+    vpc_cidr: str = "10.42.0.0/16"
+    subnet_cidr: str = "10.42.1.0/24"
+    availability_zone: str | None = None
+    admin_cidrs: tuple[str, ...]
+    client_cidrs: tuple[str, ...] = ()
+    inference_port: int = Field(default=8080, ge=1024, le=65535)
+    allow_public_inference: bool = False
+    api_key_is_secret: bool = False
+
+    @field_validator("vpc_cidr", "subnet_cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        _cidr(value)
+        return value
+
+    @field_validator("admin_cidrs")
+    @classmethod
+    def _admins_not_world(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("needs at least one admin network for SSH, e.g. ['203.0.113.7/32']")
+        for cidr in value:
+            if _is_whole_internet(cidr):
+                raise ValueError(
+                    f"{cidr!r} would open SSH to the whole internet; name your networks"
+                )
+        return value
+
+    @field_validator("client_cidrs")
+    @classmethod
+    def _clients_are_cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            _cidr(cidr)
+        return value
+
+    @model_validator(mode="after")
+    def _public_only_when_asked_and_keyed(self) -> NetworkConfig:
+        world = [c for c in self.client_cidrs if _is_whole_internet(c)]
+        if world and not self.allow_public_inference:
+            raise ValueError(
+                f"clientCidrs contains {world[0]!r} (the whole internet) but "
+                "allowPublicInference is false; list your client networks, or set "
+                "allowPublicInference: true together with a secret apiKey"
+            )
+        if self.allow_public_inference and not self.api_key_is_secret:
+            raise ValueError(
+                "allowPublicInference is true but no apiKey is set as a secret; run "
+                "`pulumi config set --secret apiKey <key>` first"
+            )
+        if (self.vpc_id is None) != (self.subnet_id is None):
+            raise ValueError("vpcId and subnetId go together: set both or neither")
+        if self.vpc_id is None and not _cidr(self.subnet_cidr).subnet_of(_cidr(self.vpc_cidr)):  # type: ignore[arg-type]
+            raise ValueError(
+                f"subnetCidr {self.subnet_cidr!r} is not inside vpcCidr {self.vpc_cidr!r}"
+            )
+        return self
+
+    @property
+    def inference_sources(self) -> tuple[str, ...]:
+        """Networks allowed on the inference port (the whole internet only when asked)."""
+        if self.allow_public_inference:
+            return tuple(dict.fromkeys([*self.client_cidrs, "0.0.0.0/0", "::/0"]))
+        return self.client_cidrs
+
+
+class ServerConfig(AWSBase):
+    """The GPU instances: type, count, market, image, disk, login."""
+
+    model_config = _MODEL
+
+    instance_type: str = "g5.xlarge"
+    instance_count: int = Field(default=1, ge=1, le=MAX_INSTANCES)
+    spot: bool = False
+    spot_max_price: float | None = Field(default=None, gt=0)
+    ami_id: str | None = None
+    ami_name_filter: str = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"
+    ami_owner: str = "amazon"
+    root_volume_gb: int = Field(default=200, ge=75, le=16384)
+    ssh_user: str = "ubuntu"
+    ssh_public_key: str
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_instance_type(cls, value: str) -> str:
+        # The catalog's ValueError already says "did you mean …".
+        row = load_catalog().cloud_instance(value)
+        if row.provider != "aws":
+            aws_types = sorted(
+                r.instance_type for r in load_catalog().cloud_instances if r.provider == "aws"
+            )
+            raise ValueError(
+                f"{value!r} is a {row.provider} offer, not an EC2 instance type; "
+                f"AWS types in the catalog: {', '.join(aws_types)}"
+            )
+        return value
+
+    @field_validator("ami_id")
+    @classmethod
+    def _ami_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _AMI_ID.match(value):
+            raise ValueError("must look like 'ami-0123456789abcdef0' (or be empty to look one up)")
+        return value
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _ssh_user(cls, value: str) -> str:
+        if value == "root" or not _LINUX_USER.match(value):
+            raise ValueError("must be a lower-case Linux user name other than root, e.g. 'ubuntu'")
+        return value
+
+    @field_validator("ssh_public_key")
+    @classmethod
+    def _ssh_public_key(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(_SSH_KEY_TYPES) or len(value.split()) < 2:
+            raise ValueError(
+                "must be an OpenSSH public key line ('ssh-ed25519 AAAA… comment'), "
+                "e.g. the contents of ~/.ssh/id_ed25519.pub"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _max_price_needs_spot(self) -> ServerConfig:
+        if self.spot_max_price is not None and not self.spot:
+            raise ValueError("spotMaxPrice is set but spot is false; set spot: true or drop it")
+        return self
+
+
+class GuardrailConfig(AWSBase):
+    """Idle auto-stop, a working-hours schedule (None = always on), a monthly budget."""
+
+    model_config = _MODEL
+
+    region: str
+    idle_stop: bool = True
+    idle_cpu_percent: int = Field(default=5, gt=0, lt=100)
+    idle_minutes: int = Field(default=60, ge=10, le=1440)
+    schedule: WorkSchedule | None = WorkSchedule()
+    budget_usd: float = Field(default=300, gt=0)
+    budget_email: str
+    budget_threshold_percent: int = Field(default=80, ge=1, le=100)
+
+    @field_validator("idle_minutes")
+    @classmethod
+    def _whole_periods(cls, value: int) -> int:
+        if value % 5:
+            raise ValueError("must be a multiple of 5 (the alarm counts 5-minute periods)")
+        return value
+
+    @field_validator("budget_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError("must be an e-mail address such as 'gpu-owner@example.com'")
+        return value
+
+    @property
+    def idle_periods(self) -> int:
+        return self.idle_minutes // 5
+
+    @property
+    def stop_action_arn(self) -> str:
+        return f"arn:aws:automate:{self.region}:ec2:stop"
+
+
+class StackConfig(BaseModel):
+    """Everything one stack needs, validated as a whole."""
+
+    model_config = _MODEL
+
+    region: str = "us-east-1"
+    tags: CostTags
+    network: NetworkConfig
+    servers: ServerConfig
+    guardrails: GuardrailConfig
+
+    @field_validator("region")
+    @classmethod
+    def _region_shape(cls, value: str) -> str:
+        if not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", value):
+            raise ValueError("must be an AWS region name such as 'us-east-1'")
+        return value
+
+    @model_validator(mode="after")
+    def _priceable(self) -> StackConfig:
+        # The stack exports its estimated bill; a config the catalog cannot price
+        # (another region, spot without a spot price) is refused here, up front.
+        self.estimate()
+        return self
+
+    def estimate(self) -> CloudEstimate:
+        """The catalog's price for these instances, market and working hours."""
+        return estimate_cloud(
+            self.servers.instance_type,
+            count=self.servers.instance_count,
+            spot=self.servers.spot,
+            hours_per_day=self.hours_per_day,
+            days_per_month=self.days_per_month,
+            region=self.region,
+        )
+
+    @property
+    def hours_per_day(self) -> float:
+        schedule = self.guardrails.schedule
+        return 24.0 if schedule is None else schedule.hours_per_day
+
+    @property
+    def days_per_month(self) -> float:
+        schedule = self.guardrails.schedule
+        return DAYS_PER_MONTH if schedule is None else schedule.days_per_month
+
+
+# Pulumi config key (llmbox:<key>) -> where it lands in the nested StackConfig.
+CONFIG_KEYS: dict[str, tuple[str, ...]] = {
+    "region": ("region",),
+    "owner": ("tags", "owner"),
+    "costCenter": ("tags", "costCenter"),
+    "vpcId": ("network", "vpcId"),
+    "subnetId": ("network", "subnetId"),
+    "vpcCidr": ("network", "vpcCidr"),
+    "subnetCidr": ("network", "subnetCidr"),
+    "availabilityZone": ("network", "availabilityZone"),
+    "adminCidrs": ("network", "adminCidrs"),
+    "clientCidrs": ("network", "clientCidrs"),
+    "inferencePort": ("network", "inferencePort"),
+    "allowPublicInference": ("network", "allowPublicInference"),
+    "instanceType": ("servers", "instanceType"),
+    "instanceCount": ("servers", "instanceCount"),
+    "spot": ("servers", "spot"),
+    "spotMaxPrice": ("servers", "spotMaxPrice"),
+    "amiId": ("servers", "amiId"),
+    "amiNameFilter": ("servers", "amiNameFilter"),
+    "rootVolumeGb": ("servers", "rootVolumeGb"),
+    "sshUser": ("servers", "sshUser"),
+    "sshPublicKey": ("servers", "sshPublicKey"),
+    "idleStop": ("guardrails", "idleStop"),
+    "idleCpuPercent": ("guardrails", "idleCpuPercent"),
+    "idleMinutes": ("guardrails", "idleMinutes"),
+    "workStart": ("guardrails", "schedule", "start"),
+    "hoursPerDay": ("guardrails", "schedule", "hoursPerDay"),
+    "workDays": ("guardrails", "schedule", "days"),
+    "timezone": ("guardrails", "schedule", "timezone"),
+    "budgetUsd": ("guardrails", "budgetUsd"),
+    "budgetEmail": ("guardrails", "budgetEmail"),
+    "budgetThresholdPercent": ("guardrails", "budgetThresholdPercent"),
+}
+# Pulumi config type of every key the loader reads as a value (Pulumi.yaml agrees).
+CONFIG_TYPES: dict[str, str] = {
+    key: "array"
+    if key in ("adminCidrs", "clientCidrs", "workDays")
+    else "boolean"
+    if key in ("allowPublicInference", "spot", "idleStop", "scheduleEnabled")
+    else "integer"
+    if key
+    in (
+        "inferencePort",
+        "instanceCount",
+        "rootVolumeGb",
+        "idleCpuPercent",
+        "idleMinutes",
+        "hoursPerDay",
+        "budgetUsd",
+        "budgetThresholdPercent",
+    )
+    else "string"
+    for key in [*CONFIG_KEYS, "scheduleEnabled"]
+}
+# Keys read by the loader itself rather than copied into the model.
+LOADER_KEYS = ("scheduleEnabled", "apiKey")
+# Optional string keys whose empty value means "not set" (Pulumi.yaml defaults them to "").
+_EMPTY_IS_UNSET = {"vpcId", "subnetId", "availabilityZone", "amiId", "spotMaxPrice"}
+_KEY_BY_PATH = {path: key for key, path in CONFIG_KEYS.items()}
+
+
+def _format_error(
+    error: ValidationError, raw: Mapping[str, Any], project: str, within: tuple[str, ...] = ()
+) -> str:
+    lines = []
+    for item in error.errors():
+        path = within + tuple(str(p) for p in item["loc"] if not isinstance(p, int))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        key = next(
+            (_KEY_BY_PATH[path[:n]] for n in range(len(path), 0, -1) if path[:n] in _KEY_BY_PATH),
+            None,
+        )
+        if key is None:
+            lines.append(f"{project} config: {message}")
+        else:
+            shown = raw.get(key, "<not set>")
+            lines.append(f"{project}:{key} = {shown!r}: {message}")
+    return "invalid stack config:\n  " + "\n  ".join(lines)
+
+
+def config_from_flat(
+    raw: Mapping[str, Any],
+    *,
+    project: str,
+    stack: str,
+    api_key_is_secret: bool = False,
+) -> StackConfig:
+    """Build the validated config from flat ``llmbox:*`` values (missing = default)."""
+    unknown = sorted(set(raw) - set(CONFIG_KEYS) - set(LOADER_KEYS))
+    if unknown:
+        raise StackConfigError(
+            f"unknown config key {project}:{unknown[0]}; known keys: "
+            + ", ".join(sorted([*CONFIG_KEYS, *LOADER_KEYS]))
+        )
+    values = {k: v for k, v in raw.items() if not (k in _EMPTY_IS_UNSET and v in ("", None))}
+    try:
+        tags = CostTags.model_validate(
+            {"project": project, "stack": stack}
+            | {k: values[k] for k in ("owner", "costCenter") if k in values}
+        )
+    except ValidationError as error:
+        raise StackConfigError(_format_error(error, raw, project, within=("tags",))) from None
+    nested: dict[str, Any] = {
+        "tags": tags,
+        "network": {"tags": tags, "apiKeyIsSecret": api_key_is_secret},
+        "servers": {"tags": tags},
+        "guardrails": {"tags": tags, "region": values.get("region", "us-east-1")},
+    }
+    schedule_enabled = values.get("scheduleEnabled", True)
+    for key, value in values.items():
+        if key in LOADER_KEYS or key in ("owner", "costCenter"):
+            continue
+        path = CONFIG_KEYS[key]
+        if path[:2] == ("guardrails", "schedule") and not schedule_enabled:
+            continue
+        target = nested
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+        target[path[-1]] = value
+    if not schedule_enabled:
+        nested["guardrails"]["schedule"] = None
+    try:
+        return StackConfig.model_validate(nested)
+    except ValidationError as error:
+        raise StackConfigError(_format_error(error, raw, project)) from None

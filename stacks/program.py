@@ -1,0 +1,135 @@
+"""The stack: network -> servers -> guardrails, and what it exports.
+
+``__main__.py`` (``pulumi up``) and the unit tests both call :func:`build_stack`
+with a validated :class:`~stacks.config.StackConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from llmbox.cloud.inventory import render_inventory
+from stacks.config import CONFIG_TYPES, StackConfig, StackConfigError, config_from_flat
+from stacks.guardrails import Guardrails
+from stacks.network import GpuNetwork
+from stacks.servers import GpuServers
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The components of one stack and the outputs it exports."""
+
+    network: GpuNetwork
+    servers: GpuServers
+    guardrails: Guardrails
+    outputs: dict[str, Any]
+
+    @property
+    def resources(self) -> list[pulumi.CustomResource]:
+        """Every resource the components created (tests wait on their URNs)."""
+        return [*self.network.resources, *self.servers.resources, *self.guardrails.resources]
+
+
+def cost_outputs(config: StackConfig) -> dict[str, Any]:
+    """The catalog-based estimate, labelled as such, for the configured schedule."""
+    estimate = config.estimate()
+    return {
+        "estimatedUsdPerHour": round(estimate.usd_per_hour, 4),
+        "estimatedUsdPerMonth": round(estimate.usd_per_month, 2),
+        "costEstimate": {
+            "kind": "estimate: catalogued $/h x count x scheduled hours (not measured, not billed)",
+            "instanceType": estimate.instance_type,
+            "gpu": f"{estimate.gpu_count}x {estimate.gpu} ({estimate.vram_gb:g} GB)",
+            "count": estimate.count,
+            "market": "spot" if config.servers.spot else "on-demand",
+            "hoursPerDay": config.hours_per_day,
+            "daysPerMonth": round(config.days_per_month, 4),
+            "hoursPerMonth": round(estimate.hours_per_month, 2),
+            "usdPerHourLow": round(estimate.usd_per_hour_low, 4),
+            "usdPerMonthLow": round(estimate.usd_per_month_low, 2),
+            "priceBasis": estimate.price_basis,
+            "source": estimate.source,
+            "asOf": estimate.as_of,
+            "excludes": "EBS storage, data transfer, public IPv4 addresses",
+        },
+    }
+
+
+def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> Stack:
+    """Create every resource for ``config``; returns the components and outputs."""
+    if provider is None:
+        provider = aws.Provider("aws", region=config.region)
+    opts = pulumi.ResourceOptions(providers=[provider])
+    name = config.tags.stack
+    network = GpuNetwork(f"{name}-net", config.network, opts)
+    servers = GpuServers(f"{name}-gpu", config.servers, network, opts)
+    guardrails = Guardrails(f"{name}-guard", config.guardrails, servers, opts)
+
+    costs = cost_outputs(config)
+    if costs["estimatedUsdPerMonth"] > config.guardrails.budget_usd:
+        pulumi.log.warn(
+            f"estimated ${costs['estimatedUsdPerMonth']:.2f}/month exceeds the "
+            f"${config.guardrails.budget_usd:.2f} budget (budgetUsd)"
+        )
+    port = config.network.inference_port
+    inventory = pulumi.Output.all(
+        servers.instance_ids, servers.public_ips, servers.public_dns
+    ).apply(
+        lambda values: render_inventory(
+            stack=name,
+            instance_ids=values[0],
+            public_ips=values[1],
+            public_dns=values[2],
+            ssh_user=config.servers.ssh_user,
+            inference_port=port,
+        )
+    )
+    outputs: dict[str, Any] = {
+        "stack": name,
+        "region": config.region,
+        "instanceType": config.servers.instance_type,
+        "instanceIds": servers.instance_ids,
+        "publicIps": servers.public_ips,
+        "publicDns": servers.public_dns,
+        "amiId": servers.ami_id,
+        "sshUser": config.servers.ssh_user,
+        "inferencePort": port,
+        "inferenceUrls": servers.public_dns.apply(
+            lambda hosts: [f"http://{host}:{port}/v1" for host in hosts]
+        ),
+        "ansibleInventory": inventory,
+        "budgetName": guardrails.budget_name,
+        **costs,
+    }
+    return Stack(network=network, servers=servers, guardrails=guardrails, outputs=outputs)
+
+
+def load_config() -> StackConfig:
+    """Read ``<project>:*`` from the running stack's config and validate it."""
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    config = pulumi.Config()
+    getters: dict[str, Callable[[str], Any]] = {
+        "string": config.get,
+        "integer": config.get_int,
+        "boolean": config.get_bool,
+        "array": config.get_object,
+    }
+    raw: dict[str, Any] = {}
+    for key, kind in CONFIG_TYPES.items():
+        value = getters[kind](key)
+        if value is not None:
+            raw[key] = value
+    # Read the raw value only to learn whether one is set; it never leaves this function.
+    api_key_set = bool(pulumi.runtime.get_config(f"{project}:apiKey"))
+    api_key_is_secret = api_key_set and pulumi.runtime.is_config_secret(f"{project}:apiKey")
+    if api_key_set and not api_key_is_secret:
+        raise StackConfigError(
+            f"{project}:apiKey is stored in plain text; set it with "
+            "`pulumi config set --secret apiKey <key>`"
+        )
+    return config_from_flat(raw, project=project, stack=stack, api_key_is_secret=api_key_is_secret)

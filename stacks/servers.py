@@ -1,0 +1,184 @@
+"""GpuServers: the GPU instances, ready for Ansible the moment they boot."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pulumi
+import pulumi_aws as aws
+
+from stacks.config import ServerConfig
+from stacks.network import GpuNetwork
+from stacks.tagged import TaggedComponent
+
+SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+def ansible_ready_user_data(ssh_user: str, public_key: str) -> str:
+    """cloud-init user data: python3 and a passwordless-sudo SSH user for Ansible.
+
+    The deep-learning AMIs already have ``ubuntu``; a different ``ssh_user`` is
+    created, so the same inventory works whichever image was chosen.
+    """
+    user = shlex.quote(ssh_user)
+    key = shlex.quote(public_key)
+    return f"""#!/bin/bash
+# Written by llmbox's Pulumi stack: ready this host for `ansible-playbook playbooks/site.yml`.
+set -euo pipefail
+if ! command -v python3 >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-apt
+  else
+    dnf install -y python3
+  fi
+fi
+if ! id {user} >/dev/null 2>&1; then
+  useradd --create-home --shell /bin/bash {user}
+fi
+home=$(getent passwd {user} | cut -d: -f6)
+install -d -m 700 -o {user} -g {user} "$home/.ssh"
+touch "$home/.ssh/authorized_keys"
+grep -qxF {key} "$home/.ssh/authorized_keys" || echo {key} >> "$home/.ssh/authorized_keys"
+chown {user}:{user} "$home/.ssh/authorized_keys"
+chmod 600 "$home/.ssh/authorized_keys"
+echo {shlex.quote(f"{ssh_user} ALL=(ALL) NOPASSWD:ALL")} > /etc/sudoers.d/90-llmbox
+chmod 440 /etc/sudoers.d/90-llmbox
+"""
+
+
+def _market_options(config: ServerConfig) -> aws.ec2.InstanceInstanceMarketOptionsArgs | None:
+    if not config.spot:
+        return None
+    return aws.ec2.InstanceInstanceMarketOptionsArgs(
+        market_type="spot",
+        spot_options=aws.ec2.InstanceInstanceMarketOptionsSpotOptionsArgs(
+            # A persistent request that stops (not terminates) on interruption is what
+            # lets the idle alarm and the working-hours schedule stop a spot host.
+            spot_instance_type="persistent",
+            instance_interruption_behavior="stop",
+            # None = pay up to the on-demand price.
+            max_price=None if config.spot_max_price is None else f"{config.spot_max_price:g}",
+        ),
+    )
+
+
+class GpuServers(TaggedComponent):
+    """``instance_count`` GPU instances with IMDSv2, encrypted gp3 disks and SSM access."""
+
+    instance_ids: pulumi.Output[list[str]]
+    instance_arns: pulumi.Output[list[str]]
+    public_ips: pulumi.Output[list[str]]
+    public_dns: pulumi.Output[list[str]]
+    ami_id: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        config: ServerConfig,
+        network: GpuNetwork,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("llmbox:cloud:GpuServers", name, config.tags, opts)
+        ami_id = self._ami(config)
+        key_pair = self.track(
+            aws.ec2.KeyPair(
+                f"{name}-ssh",
+                public_key=config.ssh_public_key,
+                tags=self.tags("ssh"),
+                opts=self.child(),
+            )
+        )
+        profile = self._instance_profile(name)
+        instances = [
+            self.track(
+                aws.ec2.Instance(
+                    f"{name}-{index}",
+                    ami=ami_id,
+                    instance_type=config.instance_type,
+                    subnet_id=network.subnet_id,
+                    vpc_security_group_ids=[network.security_group_id],
+                    associate_public_ip_address=True,
+                    key_name=key_pair.key_name,
+                    iam_instance_profile=profile.name,
+                    metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                        http_endpoint="enabled",
+                        http_tokens="required",
+                        http_put_response_hop_limit=1,
+                    ),
+                    root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
+                        volume_type="gp3",
+                        volume_size=config.root_volume_gb,
+                        encrypted=True,
+                        delete_on_termination=True,
+                        tags=self.tags(f"gpu-{index}-root"),
+                    ),
+                    instance_market_options=_market_options(config),
+                    user_data=ansible_ready_user_data(config.ssh_user, config.ssh_public_key),
+                    tags=self.tags(f"gpu-{index}"),
+                    opts=self.child(),
+                )
+            )
+            for index in range(config.instance_count)
+        ]
+        self.instances = instances
+        self.ami_id = pulumi.Output.from_input(ami_id)
+        self.instance_ids = pulumi.Output.all(*[i.id for i in instances])
+        self.instance_arns = pulumi.Output.all(*[i.arn for i in instances])
+        self.public_ips = pulumi.Output.all(*[i.public_ip for i in instances])
+        self.public_dns = pulumi.Output.all(*[i.public_dns for i in instances])
+        self.register_outputs(
+            {
+                "instance_ids": self.instance_ids,
+                "public_ips": self.public_ips,
+                "public_dns": self.public_dns,
+                "ami_id": self.ami_id,
+            }
+        )
+
+    def _ami(self, config: ServerConfig) -> pulumi.Input[str]:
+        if config.ami_id is not None:
+            return config.ami_id
+        image = aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=[config.ami_owner],
+            filters=[
+                aws.ec2.GetAmiFilterArgs(name="name", values=[config.ami_name_filter]),
+                aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+                aws.ec2.GetAmiFilterArgs(name="state", values=["available"]),
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return image.id
+
+    def _instance_profile(self, name: str) -> aws.iam.InstanceProfile:
+        role = self.track(
+            aws.iam.Role(
+                f"{name}-host",
+                description="llmbox GPU hosts: SSM Session Manager access",
+                assume_role_policy=json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "ec2.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                ),
+                tags=self.tags("host"),
+                opts=self.child(),
+            )
+        )
+        self.track(
+            aws.iam.RolePolicyAttachment(
+                f"{name}-ssm", role=role.name, policy_arn=SSM_POLICY_ARN, opts=self.child()
+            )
+        )
+        return self.track(
+            aws.iam.InstanceProfile(
+                f"{name}-host", role=role.name, tags=self.tags("host"), opts=self.child()
+            )
+        )

@@ -1,0 +1,60 @@
+"""The shared base of every llmbox component: tags and parenting in one place."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import pulumi
+
+from stacks.config import CostTags
+
+_R = TypeVar("_R", bound=pulumi.CustomResource)
+
+# Resource types that accept tags: the policy tests check each of them carries
+# every cost-allocation tag. Keep in step with what the components create.
+TAGGABLE_TYPES = frozenset(
+    {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:ec2/keyPair:KeyPair",
+        "aws:ec2/instance:Instance",
+        "aws:iam/role:Role",
+        "aws:iam/instanceProfile:InstanceProfile",
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:budgets/budget:Budget",
+    }
+)
+
+
+class TaggedComponent(pulumi.ComponentResource):
+    """A component whose children share its cost-allocation tags and parent."""
+
+    def __init__(
+        self,
+        type_name: str,
+        name: str,
+        tags: CostTags,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(type_name, name, None, opts)
+        self._cost_tags = tags
+        self.resources: list[pulumi.CustomResource] = []
+
+    def tags(self, suffix: str) -> dict[str, str]:
+        """Every required cost tag plus a readable Name for the console."""
+        return {
+            **self._cost_tags.as_tags(),
+            "Name": f"{self._cost_tags.project}-{self._cost_tags.stack}-{suffix}",
+        }
+
+    def child(self, **extra: object) -> pulumi.ResourceOptions:
+        """Options for a child resource: parented here (providers flow from the parent)."""
+        return pulumi.ResourceOptions(parent=self, **extra)  # type: ignore[arg-type]
+
+    def track(self, resource: _R) -> _R:
+        """Remember a child so tests can wait until every one is registered."""
+        self.resources.append(resource)
+        return resource

@@ -1,0 +1,104 @@
+"""Pulumi's own mocks for the stack tests: no CLI, no credentials, no AWS.
+
+``RecordingMocks`` answers every resource registration with realistic ids/ARNs and
+keeps the inputs, so tests can assert policy on the whole resource graph. It also
+answers the ``aws:ec2/getAmi:getAmi`` call the servers component makes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+# `stacks` is the Pulumi program directory at the repo root, not an installed package.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+ACCOUNT = "123456789012"
+MOCK_AMI = "ami-0f1e2d3c4b5a69788"
+SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bWJveHRlc3RrZXkwMDAwMDAwMDAwMDAwMDAwMDAw ci@test"
+
+BASE_CONFIG: dict[str, Any] = {
+    "owner": "ml-platform",
+    "costCenter": "research-42",
+    "adminCidrs": ["203.0.113.7/32"],
+    "clientCidrs": ["198.51.100.0/24"],
+    "sshPublicKey": SSH_KEY,
+    "budgetEmail": "gpu-owner@example.com",
+}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that record every resource and call, returning AWS-shaped ids."""
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.calls: list[pulumi.runtime.MockCallArgs] = []
+        self._instances = 0
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(args)
+        state = dict(args.inputs)
+        short = args.typ.rsplit(":", 1)[-1]
+        resource_id = f"{args.name}-id"
+        if short == "Instance":
+            index = self._instances
+            self._instances += 1
+            resource_id = f"i-0{index:016x}"
+            state |= {
+                "publicIp": f"203.0.113.{10 + index}",
+                "publicDns": f"ec2-203-0-113-{10 + index}.compute-1.amazonaws.com",
+                "arn": f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{resource_id}",
+            }
+        elif short in {"Vpc", "Subnet", "SecurityGroup", "InternetGateway", "RouteTable"}:
+            prefix = {"Vpc": "vpc", "Subnet": "subnet", "SecurityGroup": "sg",
+                      "InternetGateway": "igw", "RouteTable": "rtb"}[short]  # fmt: skip
+            resource_id = f"{prefix}-0{abs(hash(args.name)) % 16**16:016x}"
+        elif short == "KeyPair":
+            state["keyName"] = args.name
+        elif short in {"Role", "InstanceProfile"}:
+            kind = "role" if short == "Role" else "instance-profile"
+            state |= {"name": args.name, "arn": f"arn:aws:iam::{ACCOUNT}:{kind}/{args.name}"}
+        elif short == "Budget":
+            state["name"] = args.name
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args)
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {
+                "id": MOCK_AMI,
+                "imageId": MOCK_AMI,
+                "name": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20260101",
+                "architecture": "x86_64",
+                "ownerId": "898082745236",
+            }
+        return {}
+
+    def of_type(self, type_token: str) -> list[pulumi.runtime.MockResourceArgs]:
+        return [r for r in self.resources if r.typ == type_token]
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    """Fresh mocks per test; set before any resource of that test is created."""
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, project="llmbox", stack="dev", preview=False)
+    return recording
+
+
+@pytest.fixture
+def flat_config() -> Callable[..., dict[str, Any]]:
+    """A valid flat config with overrides (``None`` removes a key)."""
+
+    def make(**overrides: Any) -> dict[str, Any]:
+        merged = BASE_CONFIG | overrides
+        return {k: v for k, v in merged.items() if v is not None}
+
+    return make
