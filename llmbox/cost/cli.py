@@ -57,7 +57,11 @@ def _render(report_format: ReportFormat, scenario: Path | None, results: Path | 
 
     loaded = load_scenario(scenario)
     bench = read_results(results) if results is not None else None
-    built = build_report(loaded, load_catalog(), bench)
+    try:
+        built = build_report(loaded, load_catalog(), bench)
+    except ValueError as error:  # a catalog name in the scenario: say which file
+        origin = scenario if scenario is not None else "built-in seed scenario"
+        raise ValueError(f"{origin}: {error}") from None
     if report_format is ReportFormat.HTML:
         from llmbox.cost.render_html import render_html  # noqa: PLC0415 - pulls in matplotlib
 

@@ -1,0 +1,123 @@
+"""`llmbox report`, `catalog` and `fit` through click's CliRunner."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from llmbox.cli import main
+
+COST_COMMANDS = ("report", "catalog", "fit")
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_every_cost_command_and_option_has_help() -> None:
+    context = click.Context(main)
+    for name in COST_COMMANDS:
+        command = main.get_command(context, name)
+        assert command is not None, name
+        assert command.help and len(command.help.strip()) > 20, f"{name} has no help text"
+        for parameter in command.params:
+            if isinstance(parameter, click.Option):
+                assert parameter.help, f"{name} {parameter.opts} has no help text"
+        code, output = _run(name, "--help")
+        assert code == 0 and "Usage:" in output
+
+
+def test_report_without_arguments_prints_the_seed_report() -> None:
+    code, output = _run("report")
+    assert code == 0
+    assert "$83.20-187.20" in output  # rented RTX 4090, 8 h x 26 days
+    assert re.search(
+        r"pc-i9-13900k-rtx4060\s*│\s*rented-rtx-4090\s*│\s*month 19\s*│\s*month 8", output
+    )
+    assert re.search(
+        r"pc-i7-13700k-rtx3060\s*│\s*rented-rtx-4090\s*│\s*month 15\s*│\s*month 7", output
+    )
+    assert "Where the numbers come from" in output
+    assert "estimated (roofline 272 GB/s" in output
+
+
+def test_markdown_json_csv_formats() -> None:
+    code, markdown = _run("report", "--format", "md")
+    assert code == 0
+    assert "| pc-i9-13900k-rtx4060 | rented-rtx-4090 | month 19 | month 8 |" in markdown
+    code, text = _run("report", "--format", "json")
+    data = json.loads(text)
+    cloud = next(o for o in data["options"] if o["name"] == "rented-rtx-4090")
+    assert (cloud["monthly_usd_low"], cloud["monthly_usd_high"]) == pytest.approx((83.2, 187.2))
+    assert cloud["usd_per_hour_low"]["provenance"] == "catalog"
+    code, text = _run("report", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["Option"] for r in rows] == [
+        "pc-i9-13900k-rtx4060", "pc-i7-13700k-rtx3060", "rented-rtx-4090",
+    ]  # fmt: skip
+    assert float(rows[2]["MonthlyUsdHigh"]) == pytest.approx(187.2)
+
+
+def test_html_is_self_contained_with_real_svg_charts(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    code, output = _run("report", "--out", str(out))  # format from the extension
+    assert code == 0, output
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert html.count("<svg") == 3  # cumulative cost, $/1M tokens, break-even vs hours
+    # real drawings: matplotlib paths and the axis labels as text
+    assert html.count("<path") > 20
+    assert "cumulative cost (USD)" in html and "break-even month" in html
+    assert "rented-rtx-4090 (high)" in html
+    assert not re.search(r"(src|href)=\"https?://", html)  # nothing fetched from outside
+    assert not list(tmp_path.glob(".report.html.*"))  # no temporary file left behind
+
+
+def test_out_overwrites_atomically_and_keeps_mode(tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    out.write_text("old")
+    out.chmod(0o640)
+    code, _ = _run("report", "--out", str(out))
+    assert code == 0
+    assert out.read_text().startswith("# Seed")
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_catalog_lists_each_table_with_sources() -> None:
+    code, output = _run("catalog", "cloud")
+    assert code == 0
+    assert "g6e.xlarge" in output and "rented-rtx-4090" in output and "skypilot" in output
+    code, output = _run("catalog")
+    assert code == 0 and "RTX 4060" in output and "1008" in output
+    code, output = _run("catalog", "nonsense")
+    assert code == 2 and "'nonsense' is not one of" in output
+
+
+def test_fit_prints_the_breakdown() -> None:
+    code, output = _run("fit", "Llama 3 8B", "NVIDIA GeForce RTX 4060", "--context", "8192")
+    assert code == 0
+    assert "weights        4.57 GiB" in output
+    assert "KV cache       1.00 GiB" in output  # 2x32x8x128x2 B x 8192 tokens
+    assert "total          6.32 GiB of 8 GiB" in output
+    assert output.strip().endswith("fits: 1.68 GiB spare")
+
+
+def test_fit_reports_a_model_that_does_not_fit() -> None:
+    code, output = _run("fit", "LLaMA 2 70B", "RTX 4090", "--quant", "q8_0")
+    assert code == 0
+    assert "does NOT fit" in output
+
+
+def test_fit_unknown_gpu_suggests_names() -> None:
+    code, output = _run("fit", "Llama 3 8B", "RTX 4061")
+    assert code == 1
+    assert output.startswith("Error: unknown GPU 'RTX 4061'; did you mean 'RTX 4060'")
+    assert "Traceback" not in output
