@@ -146,7 +146,9 @@ def bench(
             remote_args += ["--duration", str(duration)] if duration is not None else []
             remote_args += ["--prompt-tokens", str(prompt_tokens)]
             remote_args += ["--output-tokens", str(output_tokens), "--endpoint", endpoint]
-            remote_args += ["--warmup", str(warmup), "--host-label", host]
+            remote_args += ["--warmup", str(warmup)]
+            # Unless told otherwise, the remote host names itself.
+            remote_args += ["--host-label", host_label] if host_label is not None else []
             remote_args += ["--model-file", str(model_file)] if model_file is not None else []
             remote_args += ["--llama-bench", str(llama_bench)] if llama_bench is not None else []
             remote_args += ["--engine-ceiling"] if engine_ceiling else []

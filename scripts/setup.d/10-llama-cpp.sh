@@ -4,6 +4,9 @@
 # source of llama.cpp here), and installs the SmolLM2-135M model wheel. Both are what
 # the real-server tests and the demo serve. Skips what is already built.
 #
+# The build is quiet when it works: compiler output goes to
+# $LLMBOX_CACHE/llama.cpp/build.log, which is printed (its last 200 lines) if it fails.
+#
 # Outputs (read by tests/ through llmbox's test fixtures):
 #   $LLMBOX_CACHE/src/llama_cpp_python-$VERSION.tar.gz   pinned source archive
 #   $LLMBOX_CACHE/llama.cpp/bin/{llama-server,llama-bench}
@@ -27,17 +30,26 @@ if ! echo "$LLAMA_CPP_PYTHON_SHA256  $archive" | sha256sum --check --status 2>/d
 fi
 
 bin="$LLMBOX_CACHE/llama.cpp/bin"
+log="$LLMBOX_CACHE/llama.cpp/build.log"
+build_failed() {
+    echo "llama.cpp build failed; last 200 lines of $log:" >&2
+    tail -n 200 "$log" >&2
+    exit 1
+}
 if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ]; then
     work="$LLMBOX_CACHE/llama.cpp/work"
     rm -rf "$work" && mkdir -p "$work"
     tar -xzf "$archive" -C "$work" --strip-components=1 \
         "llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
+    echo "building llama-server and llama-bench (about 8-10 minutes on 2 cores; log: $log)"
+    : >"$log"
     # Static libraries so the two binaries can be copied anywhere as they are.
     cmake -S "$work/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >/dev/null
+        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+        >>"$log" 2>&1 || build_failed
     cmake --build "$work/build" --target llama-server llama-bench -j "$(nproc)" \
-        -- --no-print-directory >/dev/null
+        -- --no-print-directory >>"$log" 2>&1 || build_failed
     mkdir -p "$bin"
     cp "$work/build/bin/llama-server" "$work/build/bin/llama-bench" "$bin/"
     rm -rf "$work"

@@ -1,0 +1,115 @@
+"""One clear error for each way a server can be wrong, from real sockets on 127.0.0.1.
+
+A small stdlib HTTP server plays an OpenAI-compatible server that answers its model
+list but then does not stream, or streams garbage: llama-server never does either, so
+these cases need a server that does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from llmbox.cli import main
+
+
+class _Handler(BaseHTTPRequestHandler):
+    mode = "non-stream"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet test output
+        pass
+
+    def _send(self, status: int, kind: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        models = {"object": "list", "data": [{"id": "m", "owned_by": "fake"}]}
+        self._send(200, "application/json", json.dumps(models).encode())
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path != "/v1/chat/completions":
+            self._send(404, "application/json", b'{"error": "no such endpoint"}')
+        elif self.mode == "non-stream":
+            answer = {"choices": [{"message": {"content": "hello"}}]}
+            self._send(200, "application/json", json.dumps(answer).encode())
+        else:
+            self._send(200, "text/event-stream", b"data: {this is not json\n\n")
+
+
+@pytest.fixture
+def fake_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    handler = type("Handler", (_Handler,), {"mode": request.param})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _bench(url: str, out: Path) -> tuple[int, str]:
+    args = ["bench", url, "--model", "m", "--concurrency", "1", "--requests", "2"]
+    result = CliRunner().invoke(main, [*args, "--prompt-tokens", "8", "--out", str(out)])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("fake_server", ["non-stream"], indirect=True)
+def test_non_streaming_server_is_one_clear_error(fake_server: str, tmp_path: Path) -> None:
+    code, output = _bench(fake_server, tmp_path)
+    assert code != 0
+    assert f"{fake_server}/v1/chat/completions did not stream" in output
+    assert "application/json" in output
+    assert list(tmp_path.iterdir()) == []  # nothing measured, nothing written
+
+
+@pytest.mark.parametrize("fake_server", ["malformed"], indirect=True)
+def test_malformed_stream_is_one_clear_error(fake_server: str, tmp_path: Path) -> None:
+    code, output = _bench(fake_server, tmp_path)
+    assert code != 0
+    assert "sent a malformed stream chunk" in output
+    assert output.count("Error:") == 1
+
+
+def test_unreachable_url_names_it(tmp_path: Path, unused_port: int) -> None:
+    url = f"http://127.0.0.1:{unused_port}"  # nothing listens there
+    code, output = _bench(url, tmp_path)
+    assert code != 0
+    assert f"cannot reach {url}/v1/models" in output
+    assert "ConnectError" in output
+
+
+def test_bad_concurrency_lists_what_is_valid(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["bench", "http://127.0.0.1:1", "--model", "m", "--concurrency", "1,zero"]
+    )
+    assert result.exit_code == 2
+    assert "'1,zero' is not a comma-separated list of positive integers" in result.output
+
+
+def test_missing_key_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMBOX_TEST_NO_SUCH_KEY", raising=False)
+    result = CliRunner().invoke(
+        main,
+        ["bench", "http://127.0.0.1:1", "--model", "m", "--api-key-env", "LLMBOX_TEST_NO_SUCH_KEY"],
+    )
+    assert result.exit_code == 2
+    assert "environment variable LLMBOX_TEST_NO_SUCH_KEY is not set" in result.output
+
+
+def test_requests_and_duration_exclude_each_other() -> None:
+    result = CliRunner().invoke(
+        main, ["bench", "http://127.0.0.1:1", "--model", "m", "--requests", "2", "--duration", "1"]
+    )
+    assert result.exit_code == 2
+    assert "give --requests or --duration, not both" in result.output

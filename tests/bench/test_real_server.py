@@ -1,0 +1,178 @@
+"""`llmbox bench` against a real llama-server serving SmolLM2-135M on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from llmbox.bench.runner import BenchConfig, run_sweep
+from llmbox.bench.schema import Endpoint, PromptTokensMethod, read_result
+from llmbox.cli import main
+
+if TYPE_CHECKING:
+    from tests.bench.conftest import LlamaServer
+
+pytestmark = pytest.mark.real_server
+
+CONTRACT_METRICS = {
+    "completed", "failed", "duration_s", "request_per_s", "output_tok_s",
+    "output_tok_s_per_stream_mean", "ttft_ms_mean", "ttft_ms_p50", "ttft_ms_p90",
+    "ttft_ms_p99", "itl_ms_mean", "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "e2e_ms_mean",
+    "e2e_ms_p50", "e2e_ms_p90", "e2e_ms_p99", "gpu_power_w_mean", "gpu_util_pct_mean",
+    "gpu_mem_used_mib_max", "gpu_energy_j", "tokens_per_joule", "cpu_util_pct_mean",
+    "mem_used_mib_max",
+}  # fmt: skip
+CONTRACT_SETTINGS = {
+    "url", "endpoint", "concurrency", "requests", "duration_s", "prompt_tokens",
+    "output_tokens", "prompt_tokens_method", "output_tokens_method", "warmup_requests",
+}  # fmt: skip
+
+
+def _config(server: LlamaServer, out: Path, **changes: object) -> BenchConfig:
+    settings: dict[str, object] = {
+        "url": server.url,
+        "model": "smollm2",
+        "api_key": server.api_key,
+        "concurrency": (1,),
+        "requests": 4,
+        "duration_s": None,
+        "prompt_tokens": 32,
+        "output_tokens": 64,
+        "endpoint": Endpoint.CHAT,
+        "out_dir": out,
+        "host_label": "test-host",
+        "model_file": server.model_file,
+        "warmup_requests": 1,
+    }
+    settings.update(changes)
+    return BenchConfig(**settings)  # type: ignore[arg-type]
+
+
+def _quiet() -> Console:
+    return Console(quiet=True)
+
+
+def test_single_stream_rate_agrees_with_server_timings(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    outcome = run_sweep(_config(llama_server, tmp_path), _quiet())
+    assert outcome.error is None
+    metrics = outcome.results[0].metrics
+    assert metrics.completed == 4
+    assert metrics.server_tg_tok_s_mean is not None
+    assert metrics.output_tok_s_per_stream_mean is not None
+    measured, server = metrics.output_tok_s_per_stream_mean, metrics.server_tg_tok_s_mean
+    assert abs(measured - server) / server < 0.05, (measured, server)
+    assert metrics.output_tokens_mean == 64  # ignore_eos forced the length
+
+
+def test_prompt_length_is_cut_with_the_server_tokenizer(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    config = _config(llama_server, tmp_path, endpoint=Endpoint.COMPLETIONS, requests=2)
+    result = run_sweep(config, _quiet()).results[0]
+    assert result.metadata.settings.prompt_tokens_method is PromptTokensMethod.TOKENIZE
+    # /completions sends the text as is: 32 tokens, plus a BOS token if the model adds one
+    assert result.metrics.prompt_tokens_mean in (32, 33)
+
+
+def test_concurrency_4_delivers_more_than_1(llama_server: LlamaServer, tmp_path: Path) -> None:
+    config = _config(llama_server, tmp_path, concurrency=(1, 4), requests=8, output_tokens=32)
+    single, four = (r.metrics for r in run_sweep(config, _quiet()).results)
+    assert single.failed == four.failed == 0
+    assert four.output_tok_s > single.output_tok_s, (four.output_tok_s, single.output_tok_s)
+
+
+def test_cli_writes_one_contract_file_per_level(
+    llama_server: LlamaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_KEY", llama_server.api_key)
+    args = [
+        "bench", llama_server.url, "--model", "smollm2", "--api-key-env", "BENCH_KEY",
+        "--concurrency", "1,2", "--requests", "2", "--prompt-tokens", "16",
+        "--output-tokens", "8", "--warmup", "1", "--out", str(tmp_path),
+        "--host-label", "Office PC 1", "--model-file", str(llama_server.model_file),
+        "--per-request",
+    ]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        "office-pc-1__llama.cpp__smollm2-135m-instruct-q4_1__c1.json",
+        "office-pc-1__llama.cpp__smollm2-135m-instruct-q4_1__c2.json",
+    ]
+    data = json.loads((tmp_path / names[1]).read_text())
+    assert data["schema_version"] == 1
+    meta = data["metadata"]
+    assert meta["engine"]["name"] == "llama.cpp"
+    assert meta["engine"]["version"].startswith("b")
+    assert meta["model"] == {
+        "name": "SmolLM2-135M-Instruct",
+        "quantization": "Q4_1",
+        "sha256": meta["model"]["sha256"],
+        "file_bytes": 98_362_432,
+    }
+    assert len(meta["model"]["sha256"]) == 64
+    assert meta["gpu"] is None
+    assert meta["gpu_note"].startswith("no NVIDIA GPU")
+    assert meta["settings"].keys() >= CONTRACT_SETTINGS
+    assert meta["settings"]["concurrency"] == 2
+    assert meta["settings"]["output_tokens_method"] == "usage"
+    assert data["metrics"].keys() >= CONTRACT_METRICS
+    assert data["metrics"]["completed"] == 2
+    assert data["metrics"]["gpu_power_w_mean"] is None
+    assert len(data["requests"]) == 2
+    assert len(data["requests"][0]["itl_s"]) == 7  # 8 tokens, 7 gaps
+    assert "Office PC 1 · llama.cpp · SmolLM2-135M-Instruct Q4_1" in result.output  # table
+
+
+def test_wrong_api_key_is_one_clear_error(
+    llama_server: LlamaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_KEY", "not-the-key")
+    args = ["bench", llama_server.url, "--model", "m", "--api-key-env", "BENCH_KEY"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{llama_server.url}/v1/models answered 401" in result.output
+    assert "API key is wrong or missing" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_server_killed_mid_run(disposable_llama_server: LlamaServer, tmp_path: Path) -> None:
+    server = disposable_llama_server
+    env = {**os.environ, "BENCH_KEY": server.api_key}
+    command = [
+        sys.executable, "-c", "from llmbox.cli import main; main()",
+        "bench", server.url, "--model", "smollm2", "--api-key-env", "BENCH_KEY",
+        "--concurrency", "2,4", "--requests", "60", "--prompt-tokens", "16",
+        "--output-tokens", "48", "--warmup", "1", "--out", str(tmp_path), "--host-label", "h",
+    ]  # fmt: skip
+    bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Kill once some requests of the first level have been served: llama-server logs
+    # each finished request with "stop processing" in its slot release line.
+    deadline = time.monotonic() + 120
+    while server.log.read_text(errors="replace").count("stop processing") < 4:
+        assert bench.poll() is None, bench.communicate()
+        assert time.monotonic() < deadline, "llama-server served nothing in 120 s"
+        time.sleep(0.1)
+    server.kill()
+    stdout, stderr = bench.communicate(timeout=120)
+    output = (stdout + stderr).decode()
+    assert bench.returncode == 1, output
+    assert f"server at {server.url} stopped answering" in output
+    files = sorted(tmp_path.glob("*.json"))
+    assert [f.name for f in files] == ["h__llama.cpp__smollm2-135m-instruct-q4_1__c2.json"]
+    metrics = read_result(files[0]).metrics
+    assert metrics.completed >= 1
+    assert metrics.failed >= 1
+    assert metrics.completed + metrics.failed == 60  # every request counted
+    assert read_result(files[0]).metadata.run_error is not None
