@@ -1,0 +1,101 @@
+"""`llmbox inventory` and `llmbox cloud check` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from moto import mock_aws
+
+from llmbox.cli import main
+
+OUTPUTS = {
+    "stack": "prod",
+    "instanceIds": ["i-0aaa"],
+    "publicIps": ["203.0.113.10"],
+    "publicDns": ["ec2-a.compute-1.amazonaws.com"],
+    "sshUser": "ubuntu",
+    "inferencePort": 8080,
+}
+
+
+def test_inventory_from_stdin_writes_file(tmp_path: Path) -> None:
+    out = tmp_path / "cloud.yml"
+    result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input=json.dumps(OUTPUTS))
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and "1 hosts" in result.output
+    hosts = yaml.safe_load(out.read_text())["all"]["children"]["llm_servers"]["hosts"]
+    assert hosts["prod-gpu-0"]["ansible_host"] == "203.0.113.10"
+
+
+def test_inventory_from_saved_file_to_stdout(tmp_path: Path) -> None:
+    saved = tmp_path / "outputs.json"
+    saved.write_text(json.dumps(OUTPUTS))
+    result = CliRunner().invoke(main, ["inventory", str(saved), "--out", "-"])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.output)["all"]["children"]["llm_servers"]["vars"] == {
+        "ansible_user": "ubuntu",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "llmbox_inference_port": 8080,
+        "llmbox_cloud_stack": "prod",
+    }
+
+
+def test_inventory_malformed_json_keeps_old_file(tmp_path: Path) -> None:
+    out = tmp_path / "cloud.yml"
+    out.write_text("previous inventory\n")
+    result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input="{not json")
+    assert result.exit_code == 1
+    assert "is not JSON" in result.output
+    assert out.read_text() == "previous inventory\n"
+
+
+def test_inventory_missing_keys(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["inventory", "--out", str(tmp_path / "x.yml")], input=json.dumps({"stack": "dev"})
+    )
+    assert result.exit_code == 1
+    assert "lack instanceIds, publicIps, publicDns, sshUser, inferencePort" in result.output
+    assert not (tmp_path / "x.yml").exists()
+
+
+def test_inventory_missing_input_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["inventory", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
+    assert "nope.json': No such file or directory" in result.output
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield
+
+
+def test_cloud_check_prints_gpu_and_spot_table(aws: None) -> None:
+    result = CliRunner().invoke(
+        main, ["cloud", "check", "--instance-type", "g5.xlarge", "--region", "us-east-1", "--spot"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1x NVIDIA A10G" in result.output
+    assert "offered in: us-east-1a" in result.output
+    assert "latest Linux spot price" in result.output
+
+
+def test_cloud_check_not_offered_fails(aws: None) -> None:
+    result = CliRunner().invoke(main, ["cloud", "check", "-t", "g6e.xlarge", "-r", "us-west-1"])
+    assert result.exit_code == 1
+    assert "Error: 'g6e.xlarge' is not offered in us-west-1" in result.output
+
+
+@pytest.mark.parametrize("command", [["cloud"], ["cloud", "check"], ["inventory"]])
+def test_every_command_has_help_text(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    summary = result.output.split("\n\n")[1].strip()
+    assert len(summary) > 20, f"{command} lacks help text"
