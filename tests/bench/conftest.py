@@ -103,6 +103,11 @@ def start_llama_server(log_dir: Path, parallel: int = 4) -> LlamaServer:
 
 
 @pytest.fixture
+def llama_bench_binary() -> Path:
+    return llama_binary("llama-bench")
+
+
+@pytest.fixture
 def unused_port() -> int:
     """A port on 127.0.0.1 that nothing listens on."""
     return free_port()
