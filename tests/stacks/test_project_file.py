@@ -1,0 +1,129 @@
+"""Pulumi.yaml's typed config schema, the example stack file and the loader agree.
+
+The loader reads each key with the getter for its declared type, and the pydantic
+defaults must equal the schema defaults, so neither can drift from the other.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from stacks.config import CONFIG_TYPES, StackConfigError, config_from_flat
+from stacks.program import load_config
+from stacks.servers import ansible_ready_user_data
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
+SCHEMA: dict[str, dict[str, Any]] = PROJECT["config"]
+# Keys with no usable default: the stack refuses to run until they are set.
+REQUIRED = {"owner", "costCenter", "adminCidrs", "sshPublicKey", "budgetEmail"}
+
+
+def test_project_runs_the_stacks_directory_with_the_venv() -> None:
+    assert PROJECT["name"] == "llmbox"
+    assert PROJECT["main"] == "stacks/"
+    assert PROJECT["runtime"] == {
+        "name": "python",
+        "options": {"toolchain": "pip", "virtualenv": ".venv"},
+    }
+    assert (REPO / "stacks" / "__main__.py").is_file()
+
+
+def test_every_key_has_type_default_description() -> None:
+    for key, spec in SCHEMA.items():
+        assert {"type", "default", "description"} <= spec.keys(), key
+        assert spec["description"].strip(), key
+
+
+def test_schema_types_match_the_loader() -> None:
+    assert set(SCHEMA) == {*CONFIG_TYPES, "apiKey"}
+    for key, kind in CONFIG_TYPES.items():
+        assert SCHEMA[key]["type"] == kind, key
+    assert SCHEMA["apiKey"]["type"] == "string"
+
+
+def test_schema_defaults_equal_model_defaults(flat_config) -> None:
+    defaults = {
+        key: spec["default"]
+        for key, spec in SCHEMA.items()
+        if key not in REQUIRED and key != "apiKey"
+    }
+    from_schema = config_from_flat(defaults | flat_config(), project="llmbox", stack="dev")
+    from_model = config_from_flat(flat_config(), project="llmbox", stack="dev")
+    assert from_schema == from_model
+
+
+def test_required_keys_fail_with_their_schema_defaults() -> None:
+    defaults = {key: spec["default"] for key, spec in SCHEMA.items() if key != "apiKey"}
+    with pytest.raises(StackConfigError) as caught:
+        config_from_flat(defaults, project="llmbox", stack="dev")
+    # owner/costCenter are checked first, as the tags every component needs.
+    assert "llmbox:owner = '': must not be empty" in str(caught.value)
+    assert "llmbox:costCenter = '': must not be empty" in str(caught.value)
+    filled = defaults | {"owner": "me", "costCenter": "cc"}
+    with pytest.raises(StackConfigError) as caught:
+        config_from_flat(filled, project="llmbox", stack="dev")
+    for key in REQUIRED - {"owner", "costCenter"}:
+        assert f"llmbox:{key} = " in str(caught.value), key
+
+
+def test_example_stack_file_is_valid() -> None:
+    example = yaml.safe_load((REPO / "Pulumi.example.yaml").read_text())["config"]
+    assert all(key.startswith("llmbox:") for key in example)
+    flat = {key.removeprefix("llmbox:"): value for key, value in example.items()}
+    config = config_from_flat(flat, project="llmbox", stack="dev")
+    assert config.guardrails.schedule is not None
+    assert config.guardrails.schedule.timezone == "Europe/Berlin"
+
+
+def _set_stack_config(values: dict[str, Any], secret_keys: list[str]) -> None:
+    # What the Pulumi CLI hands the program: every value a string, objects as JSON.
+    encoded = {f"llmbox:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    pulumi.runtime.set_all_config(encoded, [f"llmbox:{k}" for k in secret_keys])
+
+
+@pytest.fixture
+def stack_config(mocks, flat_config):
+    def apply(secret_keys: tuple[str, ...] = (), **overrides: Any) -> None:
+        _set_stack_config(flat_config(**overrides), list(secret_keys))
+
+    yield apply
+    pulumi.runtime.set_all_config({})
+
+
+def test_loader_reads_typed_values_from_pulumi_config(stack_config) -> None:
+    stack_config(instanceCount=2, spot=True, workDays=["MON", "TUE"], hoursPerDay=10)
+    config = load_config()
+    assert config.servers.instance_count == 2
+    assert config.servers.spot is True
+    assert config.guardrails.schedule is not None
+    assert config.guardrails.schedule.days == ("MON", "TUE")
+    assert config.hours_per_day == 10
+    assert config.tags.stack == "dev"
+
+
+def test_loader_accepts_secret_api_key_for_public_inference(stack_config) -> None:
+    stack_config(("apiKey",), apiKey="s3cret", allowPublicInference=True)
+    assert load_config().network.allow_public_inference is True
+
+
+def test_loader_refuses_plain_text_api_key(stack_config) -> None:
+    stack_config(apiKey="s3cret")
+    with pytest.raises(StackConfigError, match=r"llmbox:apiKey is stored in plain text"):
+        load_config()
+
+
+def test_user_data_is_valid_bash_and_quotes_the_key() -> None:
+    script = ansible_ready_user_data("llm", "ssh-ed25519 AAAAkey it's-me@host")
+    assert script.startswith("#!/bin/bash\n")
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    assert "useradd --create-home --shell /bin/bash llm" in script
+    assert "'ssh-ed25519 AAAAkey it'\"'\"'s-me@host'" in script
+    assert "llm ALL=(ALL) NOPASSWD:ALL" in script
