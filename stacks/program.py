@@ -87,6 +87,8 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
             public_dns=values[2],
             ssh_user=config.servers.ssh_user,
             inference_port=port,
+            admin_cidrs=config.network.admin_cidrs,
+            client_cidrs=config.network.inference_sources,
         )
     )
     outputs: dict[str, Any] = {
@@ -99,6 +101,8 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
         "amiId": servers.ami_id,
         "sshUser": config.servers.ssh_user,
         "inferencePort": port,
+        "adminCidrs": list(config.network.admin_cidrs),
+        "clientCidrs": list(config.network.inference_sources),
         "inferenceUrls": servers.public_dns.apply(
             lambda hosts: [f"http://{host}:{port}/v1" for host in hosts]
         ),

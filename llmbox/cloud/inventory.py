@@ -19,7 +19,19 @@ import yaml
 # The inventory group playbooks/site.yml targets for served GPU hosts.
 GROUP = "llm_servers"
 # Stack output keys the inventory is built from (see stacks/program.py).
-REQUIRED_OUTPUTS = ("stack", "instanceIds", "publicIps", "publicDns", "sshUser", "inferencePort")
+REQUIRED_OUTPUTS = (
+    "stack",
+    "instanceIds",
+    "publicIps",
+    "publicDns",
+    "sshUser",
+    "inferencePort",
+    "adminCidrs",
+    "clientCidrs",
+)
+# The served model's API key never passes through Pulumi outputs: the playbook reads it
+# from the environment of whoever runs it (the office inventory does the same).
+API_KEY_FROM_ENV = "{{ lookup('ansible.builtin.env', 'LLMBOX_API_KEY') }}"
 
 
 class InventoryError(ValueError):
@@ -48,8 +60,14 @@ def render_inventory(
     public_dns: Sequence[str],
     ssh_user: str,
     inference_port: int,
+    admin_cidrs: Sequence[str],
+    client_cidrs: Sequence[str],
 ) -> str:
-    """The inventory as YAML: group ``llm_servers``, one host per instance."""
+    """The inventory as YAML: group ``llm_servers``, one host per instance.
+
+    Group variables use the roles' own names, so the engine listens on the port the
+    security group opens and the host firewall admits the same networks.
+    """
     if not len(instance_ids) == len(public_ips) == len(public_dns):
         raise InventoryError(
             f"instanceIds ({len(instance_ids)}), publicIps ({len(public_ips)}) and "
@@ -73,8 +91,13 @@ def render_inventory(
                     "vars": {
                         "ansible_user": ssh_user,
                         "ansible_python_interpreter": "/usr/bin/python3",
-                        "llmbox_inference_port": inference_port,
                         "llmbox_cloud_stack": stack,
+                        "llama_cpp_port": inference_port,
+                        "vllm_port": inference_port,
+                        "llama_cpp_api_key": API_KEY_FROM_ENV,
+                        "vllm_api_key": API_KEY_FROM_ENV,
+                        "firewall_admin_networks": list(admin_cidrs),
+                        "firewall_client_networks": list(client_cidrs),
                     },
                 }
             }
@@ -119,6 +142,8 @@ def inventory_from_stack_outputs(outputs: Any) -> str:
         public_dns=_string_list(outputs, "publicDns"),
         ssh_user=ssh_user,
         inference_port=port,
+        admin_cidrs=_string_list(outputs, "adminCidrs"),
+        client_cidrs=_string_list(outputs, "clientCidrs"),
     )
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,8 @@ OUTPUTS = {
     "publicDns": ["ec2-a.compute-1.amazonaws.com"],
     "sshUser": "ubuntu",
     "inferencePort": 8080,
+    "adminCidrs": ["203.0.113.7/32"],
+    "clientCidrs": ["198.51.100.0/24", "2001:db8::/48"],
 }
 
 
@@ -32,17 +37,33 @@ def test_inventory_from_stdin_writes_file(tmp_path: Path) -> None:
     assert hosts["prod-gpu-0"]["ansible_host"] == "203.0.113.10"
 
 
+def test_written_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
+    out = tmp_path / "cloud.yml"
+    result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input=json.dumps(OUTPUTS))
+    assert result.exit_code == 0, result.output
+    ansible_inventory = Path(sys.executable).with_name("ansible-inventory")
+    listed = subprocess.run(
+        [str(ansible_inventory), "-i", str(out), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"},
+    )
+    parsed = json.loads(listed.stdout)
+    assert parsed["llm_servers"]["hosts"] == ["prod-gpu-0"]
+    host = parsed["_meta"]["hostvars"]["prod-gpu-0"]
+    assert (host["ansible_host"], host["ansible_user"]) == ("203.0.113.10", "ubuntu")
+
+
 def test_inventory_from_saved_file_to_stdout(tmp_path: Path) -> None:
     saved = tmp_path / "outputs.json"
     saved.write_text(json.dumps(OUTPUTS))
     result = CliRunner().invoke(main, ["inventory", str(saved), "--out", "-"])
     assert result.exit_code == 0, result.output
-    assert yaml.safe_load(result.output)["all"]["children"]["llm_servers"]["vars"] == {
-        "ansible_user": "ubuntu",
-        "ansible_python_interpreter": "/usr/bin/python3",
-        "llmbox_inference_port": 8080,
-        "llmbox_cloud_stack": "prod",
-    }
+    variables = yaml.safe_load(result.output)["all"]["children"]["llm_servers"]["vars"]
+    assert variables["ansible_user"] == "ubuntu"
+    assert variables["llmbox_cloud_stack"] == "prod"
+    assert variables["llama_cpp_port"] == 8080
 
 
 def test_inventory_malformed_json_keeps_old_file(tmp_path: Path) -> None:
@@ -59,7 +80,10 @@ def test_inventory_missing_keys(tmp_path: Path) -> None:
         main, ["inventory", "--out", str(tmp_path / "x.yml")], input=json.dumps({"stack": "dev"})
     )
     assert result.exit_code == 1
-    assert "lack instanceIds, publicIps, publicDns, sshUser, inferencePort" in result.output
+    assert (
+        "lack instanceIds, publicIps, publicDns, sshUser, inferencePort, adminCidrs, clientCidrs"
+        in result.output
+    )
     assert not (tmp_path / "x.yml").exists()
 
 

@@ -21,6 +21,8 @@ OUTPUTS: dict[str, Any] = {
     "publicDns": ["ec2-a.compute-1.amazonaws.com", "ec2-b.compute-1.amazonaws.com"],
     "sshUser": "ubuntu",
     "inferencePort": 8080,
+    "adminCidrs": ["203.0.113.7/32"],
+    "clientCidrs": ["198.51.100.0/24", "2001:db8::/48"],
     "estimatedUsdPerMonth": 209.2,  # extra keys are ignored
 }
 
@@ -42,7 +44,14 @@ def test_inventory_groups_hosts_under_llm_servers() -> None:
         },
     }
     assert group["vars"]["ansible_user"] == "ubuntu"
-    assert group["vars"]["llmbox_inference_port"] == 8080
+    # the roles' own variables: served port, host firewall, API key from the environment
+    assert (group["vars"]["llama_cpp_port"], group["vars"]["vllm_port"]) == (8080, 8080)
+    assert group["vars"]["firewall_admin_networks"] == ["203.0.113.7/32"]
+    assert group["vars"]["firewall_client_networks"] == ["198.51.100.0/24", "2001:db8::/48"]
+    assert (
+        group["vars"]["llama_cpp_api_key"]
+        == "{{ lookup('ansible.builtin.env', 'LLMBOX_API_KEY') }}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,6 +63,7 @@ def test_inventory_groups_hosts_under_llm_servers() -> None:
         ({"inferencePort": "8080"}, r"'inferencePort' must be a TCP port, got '8080'"),
         ({"sshUser": ""}, r"'sshUser' must be a non-empty string"),
         ({"publicDns": "ec2-a"}, r"'publicDns' must be a list of strings"),
+        ({"clientCidrs": None}, r"lack clientCidrs"),
     ],
 )
 def test_bad_outputs_name_the_key(change: dict[str, Any], message: str) -> None:

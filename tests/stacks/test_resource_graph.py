@@ -262,6 +262,9 @@ def test_outputs_inventory_and_cost(mocks, flat_config):
         group = inventory["all"]["children"]["llm_servers"]
         assert group["hosts"]["dev-gpu-1"]["ansible_host"] == "203.0.113.11"
         assert group["vars"]["ansible_user"] == "ubuntu"
+        assert group["vars"]["firewall_admin_networks"] == ["203.0.113.7/32"]
+        assert group["vars"]["firewall_client_networks"] == ["198.51.100.0/24"]
+        assert outputs["clientCidrs"] == ["198.51.100.0/24"]
         # Spot: catalog's highest zone price $0.418/h x 2 instances, 8 h x 6 days/week.
         assert outputs["estimatedUsdPerHour"] == pytest.approx(0.836)
         days = 6 * 30.4375 / 7
