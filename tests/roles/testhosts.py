@@ -273,6 +273,12 @@ class TestHostPool:
         )
         for stale in (root / "etc/apt/sources.list.d").glob("*"):
             stale.unlink()
+        # The package lists debootstrap fetched belong to the old source: drop them and
+        # date the directory back so apt's cache_valid_time sees no fresh cache.
+        lists = root / "var/lib/apt/lists"
+        for stale in lists.glob("*_dists_*"):
+            stale.unlink()
+        os.utime(lists, (0, 0))
         keys = root / "root/.ssh/authorized_keys"
         keys.parent.mkdir(mode=0o700, exist_ok=True)
         keys.write_text(self.keypair.public_key + "\n")
@@ -324,6 +330,19 @@ class PlaybookResult:
 
 
 _RECAP = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.MULTILINE)
+
+
+TEST_API_KEY = "llmbox-test-key-5f0c2a9e"  # a test-only key for the throw-away hosts
+
+
+@dataclass(frozen=True)
+class OfficeConverge:
+    """site.yml on the office pair: first run, idempotent second run, check-mode run."""
+
+    hosts: tuple[TestHost, TestHost]
+    first: PlaybookResult
+    second: PlaybookResult
+    check: PlaybookResult
 
 
 def parse_recap(stdout: str) -> dict[str, dict[str, int]]:
