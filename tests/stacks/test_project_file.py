@@ -127,3 +127,27 @@ def test_user_data_is_valid_bash_and_quotes_the_key() -> None:
     assert "useradd --create-home --shell /bin/bash llm" in script
     assert "'ssh-ed25519 AAAAkey it'\"'\"'s-me@host'" in script
     assert "llm ALL=(ALL) NOPASSWD:ALL" in script
+
+
+def _platform_section() -> str:
+    readme = (REPO / "README.md").read_text()
+    start, end = (
+        readme.index("<!-- section:platform -->"),
+        readme.index("<!-- /section:platform -->"),
+    )
+    return readme[start:end]
+
+
+def test_readme_documents_every_key_and_command() -> None:
+    section = _platform_section()
+    for key in SCHEMA:
+        assert f"| `{key}` |" in section, f"README's platform section lacks config key {key}"
+    for command in ("pulumi up", "pulumi destroy", "llmbox inventory", "llmbox cloud check",
+                    "ansible-playbook -i inventories/cloud.yml playbooks/site.yml"):  # fmt: skip
+        assert command in section, command
+
+
+def test_readme_price_example_matches_the_estimate(flat_config) -> None:
+    # 8 h x Mon-Sat of one on-demand g5.xlarge, as the README quotes it.
+    config = config_from_flat(flat_config(), project="llmbox", stack="dev")
+    assert f"≈ ${config.estimate().usd_per_month:.2f}/month" in _platform_section()
