@@ -9,9 +9,11 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from llmbox.cost.report import Report
+from llmbox.cost.report import BreakEven, OptionCosts, Report
 from llmbox.cost.scenario import OptionKind
 
+# more lines than this and a chart is unreadable: charts show the best ones
+MAX_SERIES = 12
 _RC = {
     "svg.fonttype": "none",  # keep text as text: smaller files, searchable labels
     "svg.hashsalt": "llmbox",  # stable element ids: the same report gives the same SVG
@@ -36,6 +38,24 @@ def _to_svg(figure: Any) -> str:
     return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: inline in HTML
 
 
+def charted_options(report: Report) -> list[OptionCosts]:
+    """The priced options a chart can show legibly: all, or the ``MAX_SERIES`` with the
+    lowest $ per 1M tokens (the tables list every option)."""
+    priced = [c for c in report.options if c.priced]
+    if len(priced) <= MAX_SERIES:
+        return priced
+    return sorted(priced, key=lambda c: c.usd_per_mtok_high or 0.0)[:MAX_SERIES]
+
+
+def charted_pairs(report: Report) -> list[BreakEven]:
+    """Break-even pairs between charted options, earliest first, at most ``MAX_SERIES``."""
+    names = {c.option.name for c in charted_options(report)}
+    pairs = [b for b in report.break_evens if b.office in names and b.cloud in names]
+    never = report.scenario.horizon_months + 1
+    pairs.sort(key=lambda b: b.month_vs_high if b.month_vs_high is not None else never)
+    return pairs[:MAX_SERIES]
+
+
 def cumulative_cost_chart(report: Report) -> str:
     """Cumulative spend per option over the horizon, break-even months marked."""
     plt = _pyplot()
@@ -43,9 +63,7 @@ def cumulative_cost_chart(report: Report) -> str:
         figure, axes = plt.subplots(figsize=(8, 4.5))
         months = list(range(report.scenario.horizon_months + 1))
         by_name = {}
-        for costs in report.options:
-            if not costs.priced:
-                continue
+        for costs in charted_options(report):
             name = costs.option.name
             by_name[name] = costs
             if (
@@ -57,7 +75,7 @@ def cumulative_cost_chart(report: Report) -> str:
                 axes.plot(months, costs.cumulative_low, linestyle="--", label=f"{name} (low)")
             else:
                 axes.plot(months, costs.cumulative_low, label=name)
-        for found in report.break_evens:
+        for found in charted_pairs(report):
             office = by_name[found.office]
             for month in (found.month_vs_low, found.month_vs_high):
                 if month is not None:
@@ -77,7 +95,7 @@ def cost_per_mtok_chart(report: Report) -> str:
     """$ per 1M tokens per option; a range bar where the price is a range."""
     plt = _pyplot()
     with plt.rc_context(_RC):
-        priced = [c for c in report.options if c.priced]
+        priced = charted_options(report)
         figure, axes = plt.subplots(figsize=(8, 0.6 + 0.35 * max(1, len(priced))))
         names = [c.option.name for c in priced]
         lows = [c.usd_per_mtok_low or 0.0 for c in priced]
@@ -92,7 +110,9 @@ def cost_per_mtok_chart(report: Report) -> str:
                 low + span for low, span in zip(lows, spans, strict=True)
             ):
                 axes.axvline(api.usd_per_mtok, linestyle=":", color="gray")
-                axes.annotate(api.name, (api.usd_per_mtok, 0), rotation=90, fontsize=7)
+                top = ("data", "axes fraction")  # x at the price, y at the top of the plot
+                axes.annotate(api.name, (api.usd_per_mtok, 0.98), xycoords=top,
+                              rotation=90, fontsize=7, va="top", ha="right")  # fmt: skip
         axes.invert_yaxis()
         axes.set_xlabel(
             "USD per 1M generated tokens (blue: office, orange: cloud; pale: price range)"
@@ -107,17 +127,16 @@ def break_even_by_hours_chart(report: Report) -> str:
     plt = _pyplot()
     with plt.rc_context(_RC):
         figure, axes = plt.subplots(figsize=(8, 4))
-        for found in report.break_evens:
+        for found in charted_pairs(report):
             hours = [h for h, month in found.by_hours_per_day if month is not None]
             months = [month for _, month in found.by_hours_per_day if month is not None]
             axes.plot(hours, months, marker=".", label=f"{found.office} vs {found.cloud}")
         axes.axvline(report.scenario.usage.hours_per_day, linestyle=":", color="gray")
-        if any(month for b in report.break_evens for _, month in b.by_hours_per_day):
-            axes.set_yscale("log")
+        axes.set_ylim(bottom=0)
         axes.set_xlabel("hours of use per day (dotted: the scenario's)")
-        axes.set_ylabel("break-even month (log scale)")
+        axes.set_ylabel("break-even month")
         axes.set_title("Break-even against hours per day (cloud at its high price)")
         axes.grid(alpha=0.3)
-        if report.break_evens:
-            axes.legend(fontsize=7)
+        if charted_pairs(report):
+            axes.legend(fontsize=7, loc="upper right")
         return _to_svg(figure)

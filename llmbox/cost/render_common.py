@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmbox.cost.provenance import Figure, Provenance
-from llmbox.cost.report import OptionCosts, Report
+from llmbox.cost.report import BreakEven, OptionCosts, Report
 from llmbox.cost.scenario import OptionKind
 
 MARKS = {
@@ -23,6 +23,8 @@ LEGEND = (
     "E estimated (rule stated)"
 )
 NOT_PRICED = "not priced"
+# more pairs than this and the human-readable tables show one cloud option per office box
+MAX_BREAK_EVEN_ROWS = 40
 DASH = "-"
 
 
@@ -131,10 +133,28 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
+def shown_break_evens(report: Report) -> tuple[list[BreakEven], str | None]:
+    """The pairs a person can read: all of them, or past ``MAX_BREAK_EVEN_ROWS`` each office
+    option against the cheapest cloud option only, with a note saying so."""
+    if len(report.break_evens) <= MAX_BREAK_EVEN_ROWS:
+        return list(report.break_evens), None
+    clouds = [
+        c for c in report.options
+        if c.option.kind is OptionKind.CLOUD and c.priced and c.option.fit.fits
+    ]  # fmt: skip
+    cheapest = min(clouds, key=lambda c: c.monthly_high or 0.0).option.name
+    shown = [b for b in report.break_evens if b.cloud == cheapest]
+    note = (
+        f"{len(shown)} of {len(report.break_evens)} pairs shown: each office option against "
+        f"the cheapest cloud option ({cheapest}); every pair is in the JSON report."
+    )
+    return shown, note
+
+
 def break_even_rows(report: Report) -> list[tuple[str, str, str, str]]:
     horizon = report.scenario.horizon_months
     rows = []
-    for found in report.break_evens:
+    for found in shown_break_evens(report)[0]:
         rows.append(
             (
                 found.office,

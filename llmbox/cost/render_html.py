@@ -13,6 +13,7 @@ from llmbox.cost.render_common import (
     break_even_rows,
     option_row,
     provenance_lines,
+    shown_break_evens,
     summary_lines,
     usd,
 )
@@ -68,7 +69,17 @@ def render_html(report: Report) -> str:
     if report.break_evens:
         parts.append("<h2>Break-even: buy vs rent</h2>")
         parts.append(_table(BREAK_EVEN_COLUMNS, list(break_even_rows(report))))
+        note = shown_break_evens(report)[1]
+        if note:
+            parts.append(f'<p class="legend">{escape(note)}</p>')
     parts.append("<h2>Charts</h2>")
+    charted = len(charts.charted_options(report))
+    priced = sum(1 for c in report.options if c.priced)
+    if charted < priced:
+        parts.append(
+            f'<p class="legend">Charts show {charted} of {priced} priced options, those with the '
+            "lowest $ per 1M tokens; the tables list them all.</p>"
+        )
     parts.append(
         _figure(
             charts.cumulative_cost_chart(report),

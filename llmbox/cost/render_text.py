@@ -15,6 +15,7 @@ from llmbox.cost.render_common import (
     break_even_rows,
     option_row,
     provenance_lines,
+    shown_break_evens,
     summary_lines,
     usd,
 )
@@ -64,6 +65,9 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
         for row in break_even_rows(report):
             table.add_row(*row)
         console.print(table)
+        note = shown_break_evens(report)[1]
+        if note:
+            console.print(note, highlight=False)
     if report.apis:
         table = Table(title="Hosted APIs for the same tokens", title_justify="left")
         for column in API_COLUMNS:
@@ -98,6 +102,8 @@ def render_markdown(report: Report) -> str:
     if report.break_evens:
         lines += ["## Break-even (buy vs rent)", ""]
         lines += _md_table(BREAK_EVEN_COLUMNS, list(break_even_rows(report)))
+        note = shown_break_evens(report)[1]
+        lines += [note, ""] if note else []
     if report.apis:
         lines += ["## Hosted APIs for the same tokens", ""]
         lines += _md_table(API_COLUMNS, list(_api_rows(report)))

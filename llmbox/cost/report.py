@@ -126,21 +126,15 @@ def _costs(option: ResolvedOption, scenario: Scenario, loaded: float, idle: floa
     )  # fmt: skip
 
 
-def _sweep_hours(
-    office: ResolvedOption, cloud: ResolvedOption, scenario: Scenario
-) -> tuple[tuple[int, int | None], ...]:
-    """Break-even month against the cloud's high price for each hours/day, no horizon."""
+def _terms_by_hours(option: ResolvedOption, scenario: Scenario) -> list[_Terms]:
+    """The option's monthly terms at 1..24 hours of use a day (for the sweep)."""
     usage = scenario.usage
-    sweep = []
+    terms = []
     for hours in HOURS_PER_DAY_SWEEP:
         loaded = model.loaded_hours_per_month(hours, usage.days_per_month)
         idle = model.idle_hours_per_month(loaded, usage.office_stays_on)
-        o, c = _terms(office, scenario, loaded, idle), _terms(cloud, scenario, loaded, idle)
-        assert o.upfront is not None
-        sweep.append(
-            (hours, model.break_even_month(o.upfront, o.running_low, c.running_high, None))
-        )
-    return tuple(sweep)
+        terms.append(_terms(option, scenario, loaded, idle))
+    return terms
 
 
 def _break_evens(costs: list[OptionCosts], scenario: Scenario) -> list[BreakEven]:
@@ -148,12 +142,23 @@ def _break_evens(costs: list[OptionCosts], scenario: Scenario) -> list[BreakEven
     offices = [c for c in usable if c.option.kind is OptionKind.OFFICE]
     clouds = [c for c in usable if c.option.kind is OptionKind.CLOUD]
     horizon = scenario.horizon_months
+    # each option's terms per hours/day once, not once per pair
+    sweeps = {id(c): _terms_by_hours(c.option, scenario) for c in usable}
     found = []
     for office in offices:
         assert office.upfront_usd is not None and office.running_monthly_low is not None
+        upfront, running = office.upfront_usd, office.running_monthly_low
         for cloud in clouds:
             assert cloud.monthly_low is not None and cloud.monthly_high is not None
-            upfront, running = office.upfront_usd, office.running_monthly_low
+            by_hours = tuple(
+                (
+                    hours,
+                    model.break_even_month(o.upfront or 0.0, o.running_low, c.running_high, None),
+                )
+                for hours, o, c in zip(
+                    HOURS_PER_DAY_SWEEP, sweeps[id(office)], sweeps[id(cloud)], strict=True
+                )
+            )
             found.append(
                 BreakEven(
                     office=office.option.name,
@@ -164,7 +169,7 @@ def _break_evens(costs: list[OptionCosts], scenario: Scenario) -> list[BreakEven
                     month_vs_high=model.break_even_month(
                         upfront, running, cloud.monthly_high, horizon
                     ),
-                    by_hours_per_day=_sweep_hours(office.option, cloud.option, scenario),
+                    by_hours_per_day=by_hours,
                 )
             )
     return found
