@@ -7,6 +7,7 @@ defaults must equal the schema defaults, so neither can drift from the other.
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,23 @@ def test_readme_price_example_matches_the_estimate(flat_config) -> None:
     # 8 h x Mon-Sat of one on-demand g5.xlarge, as the README quotes it.
     config = config_from_flat(flat_config(), project="llmbox", stack="dev")
     assert f"≈ ${config.estimate().usd_per_month:.2f}/month" in _platform_section()
+
+
+@pulumi.runtime.test
+def test_entry_point_builds_the_stack_from_pulumi_config(stack_config, mocks):
+    # What `pulumi up` runs: stacks/__main__.py, here against the mocks.
+    stack_config(instanceCount=2)
+    program = runpy.run_path(str(REPO / "stacks"), run_name="__main__")
+
+    def check(_: Any) -> None:
+        assert len(mocks.of_type("aws:ec2/instance:Instance")) == 2
+        assert len(mocks.of_type("aws:budgets/budget:Budget")) == 1
+
+    return pulumi.Output.all(*[r.urn for r in program["stack"].resources]).apply(check)
+
+
+def test_entry_point_stops_on_bad_config_before_any_resource(stack_config, mocks) -> None:
+    stack_config(budgetUsd=-5)
+    with pytest.raises(pulumi.RunError, match=r"llmbox:budgetUsd = -5: Input should be greater"):
+        runpy.run_path(str(REPO / "stacks"), run_name="__main__")
+    assert mocks.resources == []
