@@ -68,9 +68,10 @@ class OptionRow:
     tokens: str
     per_mtok: str
     boxes: str
+    same_tokens_on_api: str
 
 
-COLUMNS = (
+_COLUMNS = (
     "Option",
     "Kind",
     "GPU",
@@ -82,6 +83,12 @@ COLUMNS = (
     "$ per 1M tokens",
     "Boxes",
 )
+
+
+def columns(report: Report) -> tuple[str, ...]:
+    """Option table headings; the last names the first hosted API the scenario compares."""
+    api = report.apis[0].name if report.apis else "a hosted API"
+    return (*_COLUMNS, f"Same tokens on {api} ($/month)")
 
 
 def option_row(costs: OptionCosts) -> OptionRow:
@@ -108,6 +115,9 @@ def option_row(costs: OptionCosts) -> OptionRow:
         tokens=tokens_text(costs.tokens_per_month),
         per_mtok=per_mtok if fit.fits else f"{per_mtok} (model does not fit)",
         boxes=str(costs.boxes),
+        same_tokens_on_api=usd(costs.api_same_tokens_usd[0][1])
+        if costs.api_same_tokens_usd
+        else DASH,
     )
 
 

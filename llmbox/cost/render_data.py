@@ -57,6 +57,7 @@ def _option(costs: OptionCosts) -> dict[str, Any]:
         "tokens_per_month_per_box": costs.tokens_per_month,
         "usd_per_mtok_low": costs.usd_per_mtok_low,
         "usd_per_mtok_high": costs.usd_per_mtok_high,
+        "hosted_api_usd_per_month_for_same_tokens": dict(costs.api_same_tokens_usd),
         "cumulative_usd_low": list(costs.cumulative_low),
         "cumulative_usd_high": list(costs.cumulative_high),
     }

@@ -8,9 +8,9 @@ from html import escape
 
 from llmbox.cost import charts
 from llmbox.cost.render_common import (
-    COLUMNS,
     LEGEND,
     break_even_rows,
+    columns,
     option_row,
     provenance_lines,
     shown_break_evens,
@@ -64,7 +64,7 @@ def render_html(report: Report) -> str:
         "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in summary_lines(report)) + "</ul>"
     )
     parts.append("<h2>Options</h2>")
-    parts.append(_table(COLUMNS, [astuple(option_row(c)) for c in report.options]))
+    parts.append(_table(columns(report), [astuple(option_row(c)) for c in report.options]))
     parts.append(f'<p class="legend">Marks: {escape(LEGEND)}.</p>')
     if report.break_evens:
         parts.append("<h2>Break-even: buy vs rent</h2>")

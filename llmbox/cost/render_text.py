@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from llmbox.cost.render_common import (
-    COLUMNS,
     LEGEND,
     break_even_rows,
+    columns,
     option_row,
     provenance_lines,
     shown_break_evens,
@@ -50,7 +50,7 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
     for line in summary_lines(report):
         console.print(line, highlight=False)
     options = Table(title="Options", title_justify="left")
-    for column in COLUMNS:
+    for column in columns(report):
         options.add_column(column, overflow="fold")
     for costs in report.options:
         options.add_row(*astuple(option_row(costs)))
@@ -97,7 +97,7 @@ def render_markdown(report: Report) -> str:
         lines += [report.scenario.description, ""]
     lines += [f"- {line}" for line in summary_lines(report)] + [""]
     lines += ["## Options", ""]
-    lines += _md_table(COLUMNS, [astuple(option_row(c)) for c in report.options])
+    lines += _md_table(columns(report), [astuple(option_row(c)) for c in report.options])
     lines += [f"Marks: {LEGEND}.", ""]
     if report.break_evens:
         lines += ["## Break-even (buy vs rent)", ""]

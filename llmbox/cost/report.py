@@ -6,6 +6,7 @@ to text, Markdown, HTML, JSON and CSV lives in the ``render_*`` modules.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from llmbox.cost import model
@@ -34,6 +35,8 @@ class OptionCosts:
     usd_per_mtok_high: float | None
     cumulative_low: tuple[float, ...]
     cumulative_high: tuple[float, ...]
+    # what the tokens these boxes generate would cost on each hosted API (name, USD/month)
+    api_same_tokens_usd: tuple[tuple[str, float], ...] = ()
 
     @property
     def priced(self) -> bool:
@@ -200,6 +203,15 @@ def build_report(
         demand = usage.demand_tokens_per_month
         monthly = per_mtok * demand / 1e6 if demand is not None else None
         apis.append(ApiCost(row.name, per_mtok, monthly, f"{row.source}, {row.as_of}"))
+    costs = [
+        dataclasses.replace(
+            c,
+            api_same_tokens_usd=tuple(
+                (api.name, api.usd_per_mtok * c.tokens_per_month * c.boxes / 1e6) for api in apis
+            ),
+        )
+        for c in costs
+    ]
     measured = sum(
         1
         for o in resolved

@@ -94,6 +94,10 @@ def test_api_prices_include_prompt_tokens(seed: Report) -> None:
     gpt35 = next(a for a in seed.apis if a.name == "gpt-3.5-turbo-4k")
     assert gpt35.usd_per_mtok == pytest.approx((0.002 + 0.0015 * 1.0) * 1000)  # $3.50
     assert gpt35.demand_monthly_usd is None  # the seed states no demand
+    cloud = _option(seed, "rented-rtx-4090")
+    same_tokens = dict(cloud.api_same_tokens_usd)
+    assert same_tokens["gpt-3.5-turbo-4k"] == pytest.approx(3.5 * 130.58 * 3600 * 208 / 1e6)
+    assert same_tokens["gpt-4-8k"] == pytest.approx(90 * 130.58 * 3600 * 208 / 1e6)
 
 
 def test_more_hours_per_day_never_delays_break_even_in_the_sweep(seed: Report) -> None:
