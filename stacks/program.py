@@ -14,7 +14,8 @@ import pulumi
 import pulumi_aws as aws
 
 from llmbox.cloud.inventory import render_inventory
-from stacks.config import CONFIG_TYPES, StackConfig, StackConfigError, config_from_flat
+from stacks.config import StackConfig, StackConfigError
+from stacks.flat_config import CONFIG_TYPES, config_from_flat
 from stacks.guardrails import Guardrails
 from stacks.network import GpuNetwork
 from stacks.servers import GpuServers

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import StackConfig, StackConfigError, config_from_flat
+from stacks.config import StackConfig, StackConfigError
+from stacks.flat_config import config_from_flat
 
 
 def _load(flat: dict[str, Any], api_key_is_secret: bool = False) -> StackConfig:

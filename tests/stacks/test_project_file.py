@@ -16,7 +16,8 @@ import pulumi
 import pytest
 import yaml
 
-from stacks.config import CONFIG_TYPES, StackConfigError, config_from_flat
+from stacks.config import StackConfigError
+from stacks.flat_config import CONFIG_TYPES, config_from_flat
 from stacks.program import load_config
 from stacks.servers import ansible_ready_user_data
 

@@ -13,7 +13,8 @@ import pulumi
 import pytest
 import yaml
 
-from stacks.config import StackConfig, config_from_flat
+from stacks.config import StackConfig
+from stacks.flat_config import config_from_flat
 from stacks.program import Stack, build_stack
 from stacks.tagged import TAGGABLE_TYPES
 
