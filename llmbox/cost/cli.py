@@ -56,7 +56,12 @@ def _render(report_format: ReportFormat, scenario: Path | None, results: Path | 
     from llmbox.cost.scenario import load_scenario  # noqa: PLC0415
 
     loaded = load_scenario(scenario)
-    bench = read_results(results) if results is not None else None
+    bench = None
+    if results is not None:
+        bench, empty = read_results(results)
+        if empty:  # a failed run measured nothing: say so rather than drop it silently
+            names = ", ".join(r.path.name for r in empty)
+            click.echo(f"ignoring bench results in which no request completed: {names}", err=True)
     try:
         built = build_report(loaded, load_catalog(), bench)
     except ValueError as error:  # a catalog name in the scenario: say which file

@@ -27,6 +27,7 @@ class BenchResult:
     model_name: str
     quantization: str | None
     concurrency: int
+    completed: int
     output_tok_s: float
     gpu_power_w_mean: float | None
 
@@ -77,6 +78,9 @@ def read_result(path: Path) -> BenchResult:
     settings = _require(metadata, "settings", path, "metadata.")
     gpu = metadata.get("gpu")
     power = metrics.get("gpu_power_w_mean")
+    completed = int(_number(_require(metrics, "completed", path, "metrics."), path, "completed",
+                            positive=False))  # fmt: skip
+    tok_s = _require(metrics, "output_tok_s", path, "metrics.")
     return BenchResult(
         path=path,
         host=str(_require(metadata, "host", path, "metadata.")),
@@ -84,21 +88,23 @@ def read_result(path: Path) -> BenchResult:
         model_name=str(_require(model, "name", path, "metadata.model.")),
         quantization=str(model["quantization"]) if model.get("quantization") else None,
         concurrency=int(_require(settings, "concurrency", path, "metadata.settings.")),
-        output_tok_s=_number(
-            _require(metrics, "output_tok_s", path, "metrics."), path, "output_tok_s", positive=True
-        ),
+        completed=completed,
+        # a run in which nothing completed legitimately has 0 tok/s; any other must be > 0
+        output_tok_s=_number(tok_s, path, "output_tok_s", positive=completed > 0),
         gpu_power_w_mean=None
         if power is None
         else _number(power, path, "gpu_power_w_mean", positive=True),
     )
 
 
-def read_results(directory: Path | str) -> list[BenchResult]:
-    """Every ``*.json`` bench result in ``directory`` (not recursive), sorted by name."""
+def read_results(directory: Path | str) -> tuple[list[BenchResult], list[BenchResult]]:
+    """Every ``*.json`` bench result in ``directory`` (not recursive), sorted by name:
+    the usable ones, and the runs in which no request completed (nothing measured)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"results directory {str(directory)!r} does not exist")
-    return [read_result(path) for path in sorted(directory.glob("*.json"))]
+    every = [read_result(path) for path in sorted(directory.glob("*.json"))]
+    return [r for r in every if r.completed > 0], [r for r in every if r.completed == 0]
 
 
 def pick_result(

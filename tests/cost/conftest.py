@@ -21,6 +21,7 @@ def bench_result(
     concurrency: int = 1,
     output_tok_s: float = 100.0,
     gpu_power_w_mean: float | None = None,
+    completed: int = 32,
 ) -> dict[str, Any]:
     """A schema_version 1 result, as in the bench contract (unused metrics zeroed)."""
     return {
@@ -43,10 +44,13 @@ def bench_result(
             "unknown_future_key": {"ignored": True},
         },
         "metrics": {
-            "completed": 32, "failed": 0, "duration_s": 12.3, "request_per_s": 2.6,
+            "completed": completed, "failed": 32 - completed, "duration_s": 12.3,
+            "request_per_s": 2.6,
             "output_tok_s": output_tok_s, "output_tok_s_per_stream_mean": output_tok_s,
-            "ttft_ms_mean": 0, "itl_ms_mean": 0, "e2e_ms_mean": 0,
+            **{f"{m}_ms_{s}": 0 for m in ("ttft", "itl", "e2e") for s in ("mean", "p50", "p90",
+                                                                          "p99")},
             "gpu_power_w_mean": gpu_power_w_mean, "gpu_util_pct_mean": None,
+            "gpu_mem_used_mib_max": None, "gpu_energy_j": None, "tokens_per_joule": None,
             "cpu_util_pct_mean": 55.0, "mem_used_mib_max": 1234,
         },
     }  # fmt: skip
@@ -69,3 +73,9 @@ def write_bench(tmp_path: Path) -> BenchWriter:
         return path
 
     return write
+
+
+@pytest.fixture
+def make_bench_result() -> Callable[..., dict[str, Any]]:
+    """The bench result dictionary builder, for tests that write files another way."""
+    return bench_result
