@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from llmbox.cloud.inventory import InventoryError, inventory_from_stack_outputs, write_atomically
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 DEFAULT_INVENTORY = Path("inventories/cloud.yml")
 
@@ -55,7 +58,7 @@ def check(instance_type: str, region: str, spot: bool) -> None:
         raise click.ClickException(str(error)) from None
     gpu = report.gpu
     each, total = gpu.memory_mib_each / 1024, gpu.total_memory_mib / 1024
-    console = Console()
+    console = Console(soft_wrap=True)  # long lines stay whole when piped
     console.print(
         f"[bold]{report.instance_type}[/] in {report.region}: "
         f"{gpu.count}x {gpu.manufacturer} {gpu.name} ({each:.1f} GiB each, {total:.1f} GiB "
@@ -74,6 +77,27 @@ def check(instance_type: str, region: str, spot: bool) -> None:
                 price.timestamp.isoformat(timespec="minutes"),
             )
         console.print(table)
+    _print_catalog_price(console, report.instance_type)
+
+
+def _print_catalog_price(console: Console, instance_type: str) -> None:
+    """The catalogued price next to AWS's answer, labelled with its source and date."""
+    from llmbox.cost.catalog import load_catalog  # noqa: PLC0415
+
+    try:
+        row = load_catalog().cloud_instance(instance_type)
+    except ValueError:
+        console.print("catalog: no price catalogued for this type (llmbox cannot estimate it)")
+        return
+    spot = (
+        f", spot {row.spot_low_usd_per_hour:g}-{row.spot_high_usd_per_hour:g} USD/h"
+        if row.spot_low_usd_per_hour is not None and row.spot_high_usd_per_hour is not None
+        else ""
+    )
+    console.print(
+        f"catalog ({row.region}): on-demand {row.on_demand_high_usd_per_hour:g} USD/h{spot} "
+        f"[dim](source: {row.source}, as of {row.as_of})[/]"
+    )
 
 
 @click.command("inventory")

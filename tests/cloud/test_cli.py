@@ -109,6 +109,8 @@ def test_cloud_check_prints_gpu_and_spot_table(aws: None) -> None:
     assert "1x NVIDIA A10G" in result.output
     assert "offered in: us-east-1a" in result.output
     assert "latest Linux spot price" in result.output
+    # the catalog's figures, labelled as such, beside AWS's answer
+    assert "catalog (us-east-1): on-demand 1.006 USD/h, spot 0.397-0.418 USD/h" in result.output
 
 
 def test_cloud_check_not_offered_fails(aws: None) -> None:
