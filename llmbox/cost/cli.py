@@ -8,6 +8,7 @@ atomically, so a bad input never leaves a partial or clobbered report behind.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -48,7 +49,9 @@ _SUFFIX_FORMATS = {
 }
 
 
-def _render(report_format: ReportFormat, scenario: Path | None, results: Path | None) -> str:
+def _render(
+    report_format: ReportFormat, scenario: Path | None, results: Path | None, width: int | None
+) -> str:
     """Load, validate, compute and render; ``ValueError`` for anything wrong."""
     from llmbox.cost import render_data, render_text  # noqa: PLC0415 - keep --help fast
     from llmbox.cost.report import build_report  # noqa: PLC0415
@@ -72,7 +75,7 @@ def _render(report_format: ReportFormat, scenario: Path | None, results: Path | 
 
         return render_html(built)
     renderers = {
-        ReportFormat.TABLE: lambda: render_text.render_table(built, color=False),
+        ReportFormat.TABLE: lambda: render_text.render_table(built, width=width),
         ReportFormat.MD: lambda: render_text.render_markdown(built),
         ReportFormat.JSON: lambda: render_data.render_json(built),
         ReportFormat.CSV: lambda: render_data.render_csv(built),
@@ -115,7 +118,9 @@ def report(
     else:
         chosen = ReportFormat.TABLE
     try:
-        text = _render(chosen, scenario, results)
+        # a terminal's own width; a file or pipe gets a wide, stable layout
+        width = shutil.get_terminal_size().columns if out is None and sys.stdout.isatty() else None
+        text = _render(chosen, scenario, results, width)
         if out is None:
             click.echo(text, nl=False)
             return

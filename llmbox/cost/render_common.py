@@ -75,12 +75,12 @@ _COLUMNS = (
     "Option",
     "Kind",
     "GPU",
-    "Fits model (GiB needed / VRAM)",
+    "Fits model (GiB need/VRAM)",
     "tok/s per box",
     "Price",
     "Monthly cost",
-    "Tokens/month per box",
-    "$ per 1M tokens",
+    "Tokens/mo per box",
+    "$ per 1M tok",
     "Boxes",
 )
 
@@ -88,7 +88,7 @@ _COLUMNS = (
 def columns(report: Report) -> tuple[str, ...]:
     """Option table headings; the last names the first hosted API the scenario compares."""
     api = report.apis[0].name if report.apis else "a hosted API"
-    return (*_COLUMNS, f"Same tokens on {api} ($/month)")
+    return (*_COLUMNS, f"Same tokens on {api} $/mo")
 
 
 def option_row(costs: OptionCosts) -> OptionRow:

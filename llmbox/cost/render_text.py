@@ -50,8 +50,8 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
     for line in summary_lines(report):
         console.print(line, highlight=False)
     options = Table(title="Options", title_justify="left")
-    for column in columns(report):
-        options.add_column(column, overflow="fold")
+    for index, column in enumerate(columns(report)):
+        options.add_column(column, overflow="fold", no_wrap=index == 0)  # names stay whole
     for costs in report.options:
         options.add_row(*astuple(option_row(costs)))
     console.print(options)
