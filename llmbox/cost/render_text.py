@@ -21,6 +21,9 @@ from llmbox.cost.render_common import (
 )
 from llmbox.cost.report import Report
 
+# indices into render_common.columns(): the terminal splits the option table in two
+COST_COLUMNS = (0, 2, 3, 4, 5, 6, 8)  # option, GPU, fits, tok/s, price, monthly, $/1M
+TOKEN_COLUMNS = (0, 1, 7, 9, 10)  # option, kind, tokens/month, boxes, same tokens on an API
 BREAK_EVEN_COLUMNS = ("Buy (office)", "vs rent (cloud)", "Break-even at low price", "at high price")
 API_COLUMNS = ("Hosted API", "$ per 1M tokens (with prompt tokens)", "At the demand", "Source")
 
@@ -49,12 +52,16 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
     console.print(f"[bold]{report.scenario.name}[/bold]")
     for line in summary_lines(report):
         console.print(line, highlight=False)
-    options = Table(title="Options", title_justify="left")
-    for index, column in enumerate(columns(report)):
-        options.add_column(column, overflow="fold", no_wrap=index == 0)  # names stay whole
-    for costs in report.options:
-        options.add_row(*astuple(option_row(costs)))
-    console.print(options)
+    # two narrower tables rather than one wide one, so an 80-100 column terminal copes
+    headings = columns(report)
+    rows = [astuple(option_row(costs)) for costs in report.options]
+    for title, picked in (("Options: cost", COST_COLUMNS), ("Options: tokens", TOKEN_COLUMNS)):
+        table = Table(title=title, title_justify="left")
+        for index in picked:  # names and money never break mid-figure
+            table.add_column(headings[index], overflow="fold", no_wrap=index in {0, 6, 8})
+        for row in rows:
+            table.add_row(*(row[index] for index in picked))
+        console.print(table)
     console.print(LEGEND, highlight=False)
     if report.break_evens:
         table = Table(
