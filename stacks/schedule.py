@@ -62,7 +62,8 @@ class WorkSchedule(BaseModel):
             raise ValueError(
                 "must be more than 0 and less than 24 (for 24 h/day turn the schedule off)"
             )
-        if round(value * 60) != value * 60:
+        # Tolerate float noise: 31 / 60 h * 60 is 30.999…, still 31 whole minutes.
+        if abs(value * 60 - round(value * 60)) > 1e-6:
             raise ValueError("must be a whole number of minutes")
         return value
 

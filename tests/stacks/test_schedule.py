@@ -45,3 +45,8 @@ def test_seed_scenario_profile() -> None:
     assert schedule.start_cron == "cron(0 8 ? * MON,TUE,WED,THU,FRI,SAT *)"
     assert schedule.stop_cron == "cron(0 16 ? * MON,TUE,WED,THU,FRI,SAT *)"
     assert round(schedule.days_per_month) == 26
+
+
+def test_fraction_of_a_minute_is_refused() -> None:
+    with pytest.raises(ValueError, match="must be a whole number of minutes"):
+        WorkSchedule(hours_per_day=0.01)  # 36 seconds
