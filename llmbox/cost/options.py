@@ -103,7 +103,9 @@ class _Context:
     calibration: Calibration
 
 
-def _throughput(ctx: _Context, spec: OptionSpec, gpu: Gpu, measured: BenchResult | None) -> Figure:
+def _throughput(
+    ctx: _Context, spec: OptionSpec, gpu: Gpu, gpu_count: int, measured: BenchResult | None
+) -> Figure:
     if measured is not None:
         detail = f"{measured.path.name}, output_tok_s at concurrency {measured.concurrency}"
         return Figure(measured.output_tok_s, Provenance.MEASURED, detail)
@@ -116,6 +118,9 @@ def _throughput(ctx: _Context, spec: OptionSpec, gpu: Gpu, measured: BenchResult
     model_gb = weights_bytes(ctx.shape.params_b, quant) / 1e9
     roofline = gpu.bandwidth_gbps / model_gb
     detail = f"roofline {gpu.bandwidth_gbps:g} GB/s / {model_gb:.2f} GB x {ctx.calibration.how}"
+    if gpu_count > 1:
+        # llama.cpp splits layers across GPUs: one stream reads them one GPU after another
+        detail += "; layers split across GPUs decode no faster than one GPU"
     return Figure(roofline * ctx.calibration.efficiency, Provenance.ESTIMATED, detail)
 
 
@@ -200,7 +205,7 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         kind=OptionKind.OFFICE,
         gpu=gpu,
         gpu_count=gpu_count,
-        throughput=_throughput(ctx, spec, gpu, measured),
+        throughput=_throughput(ctx, spec, gpu, gpu_count, measured),
         fit=_fit(ctx, gpu, gpu_count),
         purchase=purchase,
         load_power=_load_power(ctx, spec=spec, build=build, gpu=gpu, idle=idle, measured=measured),
@@ -239,7 +244,7 @@ def _cloud(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         kind=OptionKind.CLOUD,
         gpu=gpu,
         gpu_count=gpu_count,
-        throughput=_throughput(ctx, spec, gpu, _measured(ctx, spec, gpu)),
+        throughput=_throughput(ctx, spec, gpu, gpu_count, _measured(ctx, spec, gpu)),
         fit=_fit(ctx, gpu, gpu_count),
         hourly_low=Figure(low, provenance, source),
         hourly_high=Figure(high, provenance, source),
