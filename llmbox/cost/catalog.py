@@ -37,6 +37,7 @@ __all__ = [
     "ModelSpec",
     "SystemPower",
     "Throughput",
+    "catalog_file",
     "load_catalog",
     "normalise_name",
 ]
@@ -244,6 +245,13 @@ class Catalog:
 
 def _default_directory() -> Path:
     return Path(str(files("llmbox.cost").joinpath("catalog")))
+
+
+def catalog_file(file_name: str) -> Path:
+    """Path of one of the built-in catalog CSVs, e.g. ``catalog_file("cloud.csv")``."""
+    if file_name not in _COLUMNS:
+        raise ValueError(f"unknown catalog file {file_name!r} (known: {', '.join(_COLUMNS)})")
+    return _default_directory() / file_name
 
 
 def load_catalog(directory: Path | str | None = None) -> Catalog:

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from llmbox.cost.catalog import load_catalog
+from llmbox.cost.catalog import catalog_file, load_catalog
 from llmbox.cost.fit import ModelShape, Quantization, check_fit
 
 
@@ -139,11 +139,17 @@ def report(
     default=CatalogTable.GPUS.value,
     type=click.Choice([t.value for t in CatalogTable]),
 )
-def catalog(table: str) -> None:
+@click.option("--csv", "as_csv", is_flag=True, help="Print the catalog file itself (CSV).")
+def catalog(table: str, as_csv: bool) -> None:
     """List what the built-in catalog knows: TABLE is gpus (default), cloud, hardware,
     throughput, api, models or power. Every row shows its source and date."""
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
+
+    if as_csv:
+        # each TABLE name is its file's stem
+        click.echo(catalog_file(f"{table}.csv").read_text(encoding="utf-8"), nl=False)
+        return
 
     data = load_catalog()
     rows = {

@@ -259,11 +259,17 @@ def resolve_options(
     ctx = _Context(
         scenario, catalog, results or [], model_shape(scenario.model, catalog), calibrate(catalog)
     )
-    resolved = []
+    resolved: list[ResolvedOption] = []
     for index, spec in enumerate(scenario.options):
         is_office = spec.hardware is not None or spec.kind is OptionKind.OFFICE
         try:
-            resolved.append(_office(ctx, spec) if is_office else _cloud(ctx, spec))
+            option = _office(ctx, spec) if is_office else _cloud(ctx, spec)
         except ValueError as error:
             raise ValueError(f"options[{index}]: {error}") from None
+        if any(option.name == other.name for other in resolved):
+            raise ValueError(
+                f"options[{index}]: the name {option.name!r} is already used by another "
+                "option; give this one a distinct 'name'"
+            )
+        resolved.append(option)
     return resolved, ctx.calibration

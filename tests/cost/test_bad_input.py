@@ -73,6 +73,10 @@ CASES = {
         GOOD.replace("- cloud: g5.xlarge", "- {cloud: rented-rtx-4090, spot: true}"),
         r"options\[1\]: spot: no spot price is catalogued for 'rented-rtx-4090'",
     ),
+    "duplicate option": (
+        GOOD + "  - cloud: g5.xlarge\n",
+        r"options\[2\]: the name 'g5\.xlarge' is already used by another option",
+    ),
     "not a mapping": ("- just\n- a list\n", r"expected a mapping of scenario fields"),
     "unknown API": (
         GOOD + "apis: [gpt-5]\n",

@@ -97,6 +97,9 @@ def test_catalog_lists_each_table_with_sources() -> None:
     assert "g6e.xlarge" in output and "rented-rtx-4090" in output and "skypilot" in output
     code, output = _run("catalog")
     assert code == 0 and "RTX 4060" in output and "1008" in output
+    code, output = _run("catalog", "hardware", "--csv")
+    rows = list(csv.DictReader(io.StringIO(output)))
+    assert {r["Name"]: r["PriceUsd"] for r in rows}["pc-i9-13900k-rtx4060"] == "1428"
     code, output = _run("catalog", "nonsense")
     assert code == 2 and "'nonsense' is not one of" in output
 
