@@ -106,8 +106,10 @@ class OptionSpec(_Strict):
             self.cloud and self.kind is OptionKind.OFFICE
         ):
             raise ValueError(f"kind {self.kind.value!r} contradicts hardware/cloud")
-        if self.spot and self.hardware is not None:
-            raise ValueError("'spot' applies to cloud options only")
+        if self.spot and self.cloud is None:
+            raise ValueError(
+                "'spot' picks a catalog instance's spot prices; it needs 'cloud: <instance>'"
+            )
         if (
             self.usd_per_hour is not None
             and self.usd_per_hour_high is not None

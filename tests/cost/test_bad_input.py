@@ -77,6 +77,12 @@ CASES = {
         GOOD + "  - cloud: g5.xlarge\n",
         r"options\[2\]: the name 'g5\.xlarge' is already used by another option",
     ),
+    "spot on an office box": (
+        GOOD.replace(
+            "- hardware: pc-i7-13700k-rtx3060", "- {hardware: pc-i7-13700k-rtx3060, spot: true}"
+        ),
+        r"options\[0\]: 'spot' picks a catalog instance's spot prices",
+    ),
     "not a mapping": ("- just\n- a list\n", r"expected a mapping of scenario fields"),
     "unknown API": (
         GOOD + "apis: [gpt-5]\n",
