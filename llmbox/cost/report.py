@@ -56,6 +56,9 @@ class BreakEven:
 
 @dataclass(frozen=True)
 class ApiCost:
+    """A hosted API's price per 1M generated tokens (prompt tokens included) and, when the
+    scenario states a demand, its monthly bill for that demand."""
+
     name: str
     usd_per_mtok: float
     demand_monthly_usd: float | None
@@ -64,6 +67,8 @@ class ApiCost:
 
 @dataclass(frozen=True)
 class Report:
+    """Everything a renderer shows; ``results_used`` counts figures taken from bench files."""
+
     scenario: Scenario
     calibration: Calibration
     loaded_hours: float

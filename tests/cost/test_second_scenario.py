@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from llmbox.cost.render_text import render_markdown
 from llmbox.cost.report import build_report
 from llmbox.cost.scenario import parse_scenario
 
@@ -88,3 +89,17 @@ def test_break_even_never_within_horizon_when_renting_is_cheaper() -> None:
     report = build_report(parse_scenario(cheap_rent))
     (found,) = report.break_evens
     assert (found.month_vs_low, found.month_vs_high) == (None, None)  # 18 and 17 > 12
+
+
+def test_unpriced_build_is_shown_but_not_costed() -> None:
+    scenario = parse_scenario(
+        {**SCENARIO, "options": [{"hardware": "pc-i9-13900k-rtx4080"}, {"cloud": "g5.xlarge"}]}
+    )
+    report = build_report(scenario)
+    unpriced = report.options[0]
+    assert not unpriced.priced
+    assert unpriced.option.purchase is None
+    assert (unpriced.monthly_low, unpriced.usd_per_mtok_high) == (None, None)
+    assert report.break_evens == ()
+    assert "| pc-i9-13900k-rtx4080 | office | RTX 4080 | yes (" in render_markdown(report)
+    assert "| not priced | not priced |" in render_markdown(report)
