@@ -14,6 +14,7 @@ from llmbox.cost.scenario import OptionKind
 
 # more lines than this and a chart is unreadable: charts show the best ones
 MAX_SERIES = 12
+MAX_CLOUD_SERIES = 4
 _RC = {
     "svg.fonttype": "none",  # keep text as text: smaller files, searchable labels
     "svg.hashsalt": "llmbox",  # stable element ids: the same report gives the same SVG
@@ -39,12 +40,18 @@ def _to_svg(figure: Any) -> str:
 
 
 def charted_options(report: Report) -> list[OptionCosts]:
-    """The priced options a chart can show legibly: all, or the ``MAX_SERIES`` with the
-    lowest $ per 1M tokens (the tables list every option)."""
+    """The priced options a chart can show legibly: all of them, or the cheapest per 1M
+    tokens of each kind (up to ``MAX_CLOUD_SERIES`` cloud options, each drawn as a
+    low-high band, and office boxes for the rest), so the break-even pairs stay visible.
+    The tables list every option."""
     priced = [c for c in report.options if c.priced]
     if len(priced) <= MAX_SERIES:
         return priced
-    return sorted(priced, key=lambda c: c.usd_per_mtok_high or 0.0)[:MAX_SERIES]
+    by_cost = sorted(priced, key=lambda c: c.usd_per_mtok_high or 0.0)
+    clouds = [c for c in by_cost if c.option.kind is OptionKind.CLOUD][:MAX_CLOUD_SERIES]
+    offices = [c for c in by_cost if c.option.kind is OptionKind.OFFICE]
+    chosen = {id(c) for c in clouds + offices[: MAX_SERIES - len(clouds)]}
+    return [c for c in priced if id(c) in chosen]
 
 
 def charted_pairs(report: Report) -> list[BreakEven]:

@@ -77,8 +77,8 @@ def render_html(report: Report) -> str:
     priced = sum(1 for c in report.options if c.priced)
     if charted < priced:
         parts.append(
-            f'<p class="legend">Charts show {charted} of {priced} priced options, those with the '
-            "lowest $ per 1M tokens; the tables list them all.</p>"
+            f'<p class="legend">Charts show {charted} of {priced} priced options, the cheapest '
+            "per 1M tokens of each kind; the tables list them all.</p>"
         )
     parts.append(
         _figure(

@@ -33,5 +33,7 @@ def test_hundred_options_over_sixty_months() -> None:
     assert len(shown) == offices == len(break_even_rows(report))
     assert note is not None and f"of {offices * clouds} pairs shown" in note
     assert len({b.cloud for b in shown}) == 1  # the cheapest cloud option
-    assert len(charts.charted_options(report)) == charts.MAX_SERIES
-    assert len(charts.charted_pairs(report)) <= charts.MAX_SERIES
+    charted = charts.charted_options(report)
+    assert len(charted) == charts.MAX_SERIES
+    assert sum(c.option.kind == "cloud" for c in charted) == charts.MAX_CLOUD_SERIES
+    assert 0 < len(charts.charted_pairs(report)) <= charts.MAX_SERIES
