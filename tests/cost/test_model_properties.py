@@ -105,3 +105,38 @@ def test_whole_report_more_tok_s_never_raises_cost_per_million(
     slow, fast = _report_for(tok_s, demand), _report_for(tok_s * factor, demand)
     for before, after in zip(slow, fast, strict=True):
         assert after <= before * (1 + 1e-9)
+
+
+def _break_even_for(hours_per_day: float, stays_on: bool, price: float, rate: float) -> float:
+    scenario = parse_scenario(
+        {
+            "name": "property",
+            "usage": {"hours_per_day": hours_per_day, "office_stays_on": stays_on},
+            "model": {"name": "Llama 3 8B"},
+            "electricity_usd_per_kwh": 0.3,
+            "horizon_months": 240,
+            "options": [
+                {"name": "box", "kind": "office", "gpu": "RTX 3060", "price_usd": price},
+                {"name": "rent", "kind": "cloud", "gpu": "RTX 4090", "usd_per_hour": rate},
+            ],
+        }
+    )
+    (found,) = build_report(scenario).break_evens
+    return math.inf if found.month_vs_high is None else found.month_vs_high
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    short=st.floats(min_value=0.5, max_value=23),
+    extra=st.floats(min_value=0.1, max_value=23.5),
+    stays_on=st.booleans(),
+    price=st.floats(min_value=100, max_value=5_000),
+    rate=st.floats(min_value=0.05, max_value=3),
+)
+def test_whole_report_more_hours_never_delays_break_even(
+    *, short: float, extra: float, stays_on: bool, price: float, rate: float
+) -> None:
+    longer = min(24.0, short + extra)
+    before = _break_even_for(short, stays_on, price, rate)
+    after = _break_even_for(longer, stays_on, price, rate)
+    assert after <= before
