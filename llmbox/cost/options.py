@@ -142,6 +142,7 @@ def _load_power(
     spec: OptionSpec,
     build: HardwareBuild | None,
     gpu: Gpu,
+    gpu_count: int,
     idle: Figure,
     measured: BenchResult | None,
 ) -> Figure:
@@ -155,13 +156,14 @@ def _load_power(
         return Figure(spec.load_power_w, Provenance.SCENARIO, "load_power_w in scenario")
     if build is not None and build.typical_power_w is not None:
         return Figure(build.typical_power_w, Provenance.CATALOG, f"{build.source}, {build.as_of}")
-    similar = ctx.catalog.power(gpu.name)
+    # a single-GPU PC's wall power says little about a box with several
+    similar = ctx.catalog.power(gpu.name) if gpu_count == 1 else None
     if similar is not None:
         detail = (
             f"measured at the wall on another PC with this GPU: {similar.system}, {similar.source}"
         )
         return Figure(similar.load_power_w, Provenance.ESTIMATED, detail)
-    tdp = gpu.tdp_w * spec.gpu_count
+    tdp = gpu.tdp_w * gpu_count
     detail = f"{idle.value:g} W idle system + {tdp:g} W GPU TDP (upper bound)"
     return Figure(idle.value + tdp, Provenance.ESTIMATED, detail)
 
@@ -208,7 +210,9 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         throughput=_throughput(ctx, spec, gpu, gpu_count, measured),
         fit=_fit(ctx, gpu, gpu_count),
         purchase=purchase,
-        load_power=_load_power(ctx, spec=spec, build=build, gpu=gpu, idle=idle, measured=measured),
+        load_power=_load_power(
+            ctx, spec=spec, build=build, gpu=gpu, gpu_count=gpu_count, idle=idle, measured=measured
+        ),
         idle_power=idle,
         price_basis="purchase",
     )
@@ -219,7 +223,8 @@ def _cloud(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         gpu, gpu_count = ctx.catalog.gpu(str(spec.gpu)), spec.gpu_count
         low = float(spec.usd_per_hour or 0.0)
         high = spec.usd_per_hour_high if spec.usd_per_hour_high is not None else low
-        source, provenance, basis, name = "scenario", Provenance.SCENARIO, "hourly", str(spec.name)
+        source, provenance = "usd_per_hour in scenario", Provenance.SCENARIO
+        basis, name = "hourly", str(spec.name)
     else:
         row = ctx.catalog.cloud_instance(spec.cloud)
         gpu, gpu_count = ctx.catalog.gpu(row.gpu), row.gpu_count

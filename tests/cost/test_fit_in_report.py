@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from llmbox.cost.render_text import render_markdown
 from llmbox.cost.report import build_report
 from llmbox.cost.scenario import parse_scenario
@@ -52,5 +54,9 @@ def test_split_model_estimate_says_it_is_no_faster() -> None:
     throughput = costs.option.throughput
     assert throughput.provenance == "estimated"
     assert "no faster than one GPU" in throughput.detail
+    # two GPUs: idle system + 2 x 450 W TDP, not one 4090 PC's measured wall power
+    assert costs.option.load_power is not None
+    assert costs.option.load_power.value == pytest.approx(47.7 + 2 * 450)
+    assert costs.option.load_power.provenance == "estimated"
     weights_gb = 68.98 * 4.89 / 8
     assert throughput.value < 1008 / weights_gb  # below one 4090's roofline
