@@ -106,6 +106,7 @@ class OptionSpec(_Strict):
             self.cloud and self.kind is OptionKind.OFFICE
         ):
             raise ValueError(f"kind {self.kind.value!r} contradicts hardware/cloud")
+        self._fields_fit_the_kind()
         if self.spot and self.cloud is None:
             raise ValueError(
                 "'spot' picks a catalog instance's spot prices; it needs 'cloud: <instance>'"
@@ -120,6 +121,18 @@ class OptionSpec(_Strict):
                 f"({self.usd_per_hour})"
             )
         return self
+
+    def _fields_fit_the_kind(self) -> None:
+        """Reject a field the option's kind would silently ignore."""
+        if (self.hardware or self.cloud) and self.gpu is not None:
+            raise ValueError("'gpu' is for inline options; a catalog build or instance has its own")
+        office = self.hardware is not None or self.kind is OptionKind.OFFICE
+        ignored = ("usd_per_hour", "usd_per_hour_high") if office else (
+            "price_usd", "load_power_w", "idle_power_w")  # fmt: skip
+        given = [field for field in ignored if getattr(self, field) is not None]
+        if given:
+            kind = "office" if office else "cloud"
+            raise ValueError(f"{', '.join(given)} does not apply to a {kind} option")
 
 
 class Scenario(_Strict):

@@ -83,6 +83,10 @@ CASES = {
         ),
         r"options\[0\]: 'spot' picks a catalog instance's spot prices",
     ),
+    "office field on a cloud option": (
+        GOOD.replace("- cloud: g5.xlarge", "- {cloud: g5.xlarge, price_usd: 100}"),
+        r"options\[1\]: price_usd does not apply to a cloud option",
+    ),
     "not a mapping": ("- just\n- a list\n", r"expected a mapping of scenario fields"),
     "unknown API": (
         GOOD + "apis: [gpt-5]\n",
