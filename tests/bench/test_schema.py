@@ -42,7 +42,8 @@ def _result(host: str = "Office PC 1", concurrency: int = 4) -> BenchResult:
         gpu=None, gpu_note="no NVIDIA GPU: test", cpu=CpuInfo(model="cpu", logical_cores=2),
         settings=settings,
     )  # fmt: skip
-    latency = {f"{k}_ms_{s}": 1.0 for k in ("ttft", "itl", "e2e") for s in ("mean", "p50", "p90", "p99")}
+    stats = ("mean", "p50", "p90", "p99")
+    latency = {f"{k}_ms_{s}": 1.0 for k in ("ttft", "itl", "e2e") for s in stats}
     metrics = Metrics(
         completed=32, failed=0, duration_s=10.0, request_per_s=3.2, output_tok_s=409.6,
         output_tok_s_per_stream_mean=102.4,
