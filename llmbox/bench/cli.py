@@ -56,8 +56,20 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     help="Requests per level (default 32 when --duration is not given).",
 )
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds per level.")
-@click.option("--prompt-tokens", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--output-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option(
+    "--prompt-tokens",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Prompt length (exact where the server has /tokenize).",
+)
+@click.option(
+    "--output-tokens",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Tokens generated per request (forced with ignore_eos where honoured).",
+)
 @click.option(
     "--endpoint",
     type=click.Choice([e.value for e in Endpoint]),
@@ -91,9 +103,25 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="llama-bench executable (default: found on PATH).",
 )
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds a request may wait for its next byte before it counts as failed.",
+)
 @click.option("--per-request", is_flag=True, help="Add every request's record to the files.")
-@click.option("--ssh", "ssh_target", metavar="USER@HOST[:PORT]", help="Run on that host.")
-@click.option("--ssh-key", type=click.Path(dir_okay=False, path_type=Path), help="SSH key.")
+@click.option(
+    "--ssh",
+    "ssh_target",
+    metavar="USER@HOST[:PORT]",
+    help="Run the measurement on that host (it needs llmbox) and fetch the files here.",
+)
+@click.option(
+    "--ssh-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key for --ssh (default: your SSH agent and ~/.ssh keys).",
+)
 @click.option(
     "--remote-llmbox",
     default="llmbox",
@@ -117,6 +145,7 @@ def bench(
     model_file: Path | None,
     engine_ceiling: bool,
     llama_bench: Path | None,
+    request_timeout: float,
     per_request: bool,
     ssh_target: str | None,
     ssh_key: Path | None,
@@ -146,7 +175,7 @@ def bench(
             remote_args += ["--duration", str(duration)] if duration is not None else []
             remote_args += ["--prompt-tokens", str(prompt_tokens)]
             remote_args += ["--output-tokens", str(output_tokens), "--endpoint", endpoint]
-            remote_args += ["--warmup", str(warmup)]
+            remote_args += ["--warmup", str(warmup), "--request-timeout", str(request_timeout)]
             # Unless told otherwise, the remote host names itself.
             remote_args += ["--host-label", host_label] if host_label is not None else []
             remote_args += ["--model-file", str(model_file)] if model_file is not None else []
@@ -178,6 +207,7 @@ def bench(
             host=host,
             model_file=model_file,
             per_request=per_request,
+            request_timeout=request_timeout,
             engine_ceiling=engine_ceiling,
             llama_bench=llama_bench,
             console=console,
@@ -214,6 +244,7 @@ def _local_config(
     host: str,
     model_file: Path | None,
     per_request: bool,
+    request_timeout: float,
     engine_ceiling: bool,
     llama_bench: Path | None,
     console: Console,
@@ -242,6 +273,7 @@ def _local_config(
         warmup_requests=warmup,
         per_request=per_request,
         ceiling=ceiling,
+        request_timeout_s=request_timeout,
     )
 
 
