@@ -1,0 +1,166 @@
+"""cuda_toolkit on GPU-less systemd-nspawn test hosts.
+
+What runs here: the CUDA/driver compatibility check (a rule on the variables, so it
+runs on every host), the clean skip on CPU-only hosts, the ``cuda_toolkit_required``
+failure and the argument spec. Installing the toolkit needs a GPU host and NVIDIA's
+repository and is not exercised here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from testhosts import PlaybookResult, TestHost, run_playbook
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "cuda_toolkit"
+
+
+@pytest.fixture(autouse=True)
+def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task results as JSON: messages stay on one line with their quotes as written."""
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
+
+
+def _converge(host: TestHost, tmp_path: Path, extra_vars: dict[str, Any] | None = None,
+              *, check: bool = False) -> PlaybookResult:  # fmt: skip
+    play = [{"name": "Converge cuda_toolkit", "hosts": "llm_servers", "roles": ["cuda_toolkit"]}]
+    playbook = tmp_path / "cuda_toolkit.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    return run_playbook(playbook, [host], extra_vars, check=check)
+
+
+def _assert_untouched(host: TestHost) -> None:
+    infra = host.testinfra()
+    assert not infra.file("/etc/profile.d/cuda-toolkit.sh").exists
+    assert not infra.file("/etc/ld.so.conf.d/cuda-toolkit.conf").exists
+    assert not infra.package("cuda-keyring").is_installed
+
+
+@pytest.mark.real_host
+def test_cpu_only_host_is_skipped_without_changes(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian13")
+
+    first = _converge(host, tmp_path)
+    assert first.rc == 0, first.stdout
+    assert first.changed() == 0
+    assert f"No NVIDIA GPU on {host.name}: skipping CUDA toolkit 12.4 (CPU-only host)" in (
+        first.stdout
+    )
+
+    second = _converge(host, tmp_path)
+    assert second.rc == 0 and second.changed() == 0, second.stdout
+    check = _converge(host, tmp_path, check=True)
+    assert check.rc == 0 and check.changed() == 0, check.stdout
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_cuda_version_too_new_for_the_driver_branch_is_refused(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian12")
+
+    result = _converge(
+        host, tmp_path, {"cuda_toolkit_version": "12.8", "nvidia_driver_branch": "535"}
+    )
+
+    assert result.rc != 0
+    text = " ".join(result.stdout.split())
+    # CUDA 12.8 GA needs >= 570.26; branch 535 runs CUDA up to 12.2 (>= 535.54.03).
+    assert "cuda_toolkit_version 12.8 needs NVIDIA driver branch 570 or newer (>= 570.26" in text
+    assert "but nvidia_driver_branch is 535" in text
+    assert "choose a CUDA version that branch 535 runs: 11.8, 12.0, 12.1, 12.2." in text
+    assert result.stats[host.name]["changed"] == 0
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_declared_driver_branch_takes_precedence_and_lists_what_it_runs(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian13")
+
+    result = _converge(
+        host,
+        tmp_path,
+        {"cuda_toolkit_version": "13.0", "cuda_toolkit_driver_branch": "560",
+         "nvidia_driver_branch": "580"},
+    )  # fmt: skip
+
+    assert result.rc != 0
+    text = " ".join(result.stdout.split())
+    assert "cuda_toolkit_version 13.0 needs NVIDIA driver branch 580 or newer" in text
+    assert "but cuda_toolkit_driver_branch is 560" in text
+    # Minimum branches <= 560: 520, 525, 530, 535, 545, 550, 555, 560.
+    assert "runs: 11.8, 12.0, 12.1, 12.2, 12.3, 12.4, 12.5, 12.6." in text
+
+
+@pytest.mark.real_host
+def test_compatible_pair_passes_preflight_and_skips_on_cpu_host(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian12")
+
+    result = _converge(
+        host, tmp_path, {"cuda_toolkit_version": "12.8", "nvidia_driver_branch": "570"}
+    )
+
+    assert result.rc == 0, result.stdout
+    assert result.changed() == 0
+    assert "skipping CUDA toolkit 12.8" in " ".join(result.stdout.split())
+
+
+@pytest.mark.real_host
+def test_required_and_bad_values_stop_in_preflight(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian13")
+
+    required = _converge(host, tmp_path, {"cuda_toolkit_required": True})
+    assert required.rc != 0
+    assert f"cuda_toolkit_required is true but {host.name} has no NVIDIA GPU" in " ".join(
+        required.stdout.split()
+    )
+
+    unknown = _converge(host, tmp_path, {"cuda_toolkit_version": "12.7"})
+    assert unknown.rc != 0
+    assert unknown.stats[host.name]["ok"] == 1  # facts only: the argument spec is first
+    assert "value of cuda_toolkit_version must be one of: 11.8, 12.0" in " ".join(
+        unknown.stdout.split()
+    )
+    assert "got: 12.7" in unknown.stdout
+
+    malformed = _converge(host, tmp_path, {"cuda_toolkit_driver_branch": "5x0"})
+    assert malformed.rc != 0
+    assert "cuda_toolkit_driver_branch is '5x0'; it must be a driver branch" in " ".join(
+        malformed.stdout.split()
+    )
+    _assert_untouched(host)
+
+
+def test_argument_specs_mirror_the_defaults() -> None:
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][
+        "main"
+    ]["options"]
+    assert set(options) == set(defaults)
+    assert {name: spec["default"] for name, spec in options.items()} == defaults
+
+
+def test_version_choices_are_exactly_the_driver_table() -> None:
+    table = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__cuda_toolkit_min_driver"]
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][
+        "main"
+    ]["options"]
+    assert options["cuda_toolkit_version"]["choices"] == list(table)
+    # Each minimum version belongs to its branch, and branches never go down.
+    assert all(row["version"].split(".")[0] == str(row["branch"]) for row in table.values())
+    branches = [row["branch"] for row in table.values()]
+    assert branches == sorted(branches)
+    assert table["12.4"]["branch"] == 550 and table["12.8"]["branch"] == 570

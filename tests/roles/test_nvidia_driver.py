@@ -1,0 +1,233 @@
+"""nvidia_driver on GPU-less systemd-nspawn test hosts.
+
+The test hosts have no NVIDIA GPU (and cannot load kernel modules), so what runs here
+is the role's preflight: GPU detection from /sys/bus/pci, the clean skip, the
+``nvidia_driver_required`` failure, the argument spec and the "driver already present"
+comparison. The install/reboot path needs a GPU machine and is not exercised here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from testhosts import TestHost, run_playbook
+
+ROLE = Path(__file__).resolve().parents[2] / "roles" / "nvidia_driver"
+
+
+@pytest.fixture(autouse=True)
+def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task results as JSON: messages stay on one line with their quotes as written."""
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
+
+
+# Files and packages the role would create on a GPU host; none may appear on a skipped one.
+ROLE_FILES = (
+    "/etc/modprobe.d/blacklist-nouveau.conf",
+    "/etc/systemd/system/nvidia-persistenced.service.d/llmbox-persistence-mode.conf",
+    "/etc/apt/sources.list.d/llmbox-nvidia-components.sources",
+)
+
+
+def _playbook(tmp_path: Path) -> Path:
+    """Converges the role, then prints the facts it exposes to later roles."""
+    play = [
+        {
+            "name": "Converge nvidia_driver",
+            "hosts": "llm_servers",
+            "gather_facts": True,
+            "roles": ["nvidia_driver"],
+            "post_tasks": [
+                {
+                    "name": "Show the facts for the test",
+                    "ansible.builtin.debug": {
+                        "msg": "FACTS present={{ nvidia_driver_gpu_present }} "
+                        "count={{ nvidia_driver_gpu_count }} "
+                        "version={{ nvidia_driver_installed_version }}"
+                    },
+                }
+            ],
+        }
+    ]
+    path = tmp_path / "nvidia_driver.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    return path
+
+
+def _mark(host: TestHost) -> None:
+    host.ssh("touch /run/llmbox-before-play")
+
+
+def _changed_since_mark(host: TestHost) -> list[str]:
+    """Files under /etc, /opt, /usr and dpkg's database written after ``_mark``."""
+    found = host.ssh(
+        "find /etc /opt /usr /var/lib/dpkg -xdev -newer /run/llmbox-before-play -print",
+        check=False,
+    )
+    return found.stdout.split()
+
+
+def _assert_untouched(host: TestHost) -> None:
+    assert _changed_since_mark(host) == []
+    infra = host.testinfra()
+    for path in ROLE_FILES:
+        assert not infra.file(path).exists, path
+    assert not infra.package("cuda-keyring").is_installed
+
+
+@pytest.mark.real_host
+@pytest.mark.parametrize("distro", ["debian12", "debian13"])
+def test_gpu_less_host_is_skipped_without_changes(
+    boot_host: Callable[..., TestHost], tmp_path: Path, distro: str
+) -> None:
+    host = boot_host(distro)
+    playbook = _playbook(tmp_path)
+    _mark(host)
+
+    first = run_playbook(playbook, [host])
+    assert first.rc == 0, first.stdout
+    assert first.changed() == 0
+    assert f"No NVIDIA GPU on {host.name}" in first.stdout
+    assert "skipping the NVIDIA driver" in first.stdout
+    assert "FACTS present=False count=0 version=" in first.stdout
+
+    second = run_playbook(playbook, [host])
+    assert second.rc == 0, second.stdout
+    assert second.changed() == 0
+
+    check = run_playbook(playbook, [host], check=True)
+    assert check.rc == 0, check.stdout
+    assert check.changed() == 0
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_required_gpu_missing_fails_clearly_and_changes_nothing(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian12")
+    _mark(host)
+    pci_count = int(host.ssh("ls /sys/bus/pci/devices | wc -l").stdout)
+
+    result = run_playbook(_playbook(tmp_path), [host], {"nvidia_driver_required": True})
+
+    assert result.rc != 0
+    assert result.stats[host.name]["failed"] == 1
+    assert result.stats[host.name]["changed"] == 0
+    assert f"nvidia_driver_required is true but {host.name} has no NVIDIA GPU" in result.stdout
+    assert f"none of its {pci_count} PCI devices has vendor 0x10de" in result.stdout
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_bad_variable_type_is_rejected_by_the_first_task(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian13")
+    _mark(host)
+
+    result = run_playbook(_playbook(tmp_path), [host], {"nvidia_driver_required": "maybe"})
+
+    assert result.rc != 0
+    # Only fact gathering ran before the argument-spec validation failed.
+    assert result.stats[host.name]["ok"] == 1
+    assert "Validating arguments against arg spec 'main'" in result.stdout
+    assert "argument 'nvidia_driver_required' is of type str" in result.stdout
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_malformed_branch_is_refused_before_detection(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian12")
+
+    result = run_playbook(_playbook(tmp_path), [host], {"nvidia_driver_branch": "55"})
+
+    assert result.rc != 0
+    assert "nvidia_driver_branch is '55'; it must be a driver branch" in result.stdout
+    assert "List the PCI devices" not in result.stdout
+
+
+STAND_IN = """#!/bin/sh
+# Test stand-in for nvidia-smi (no GPU here): answers the role's driver query only.
+echo "550.127.05, NVIDIA GeForce RTX 4090"
+"""
+
+
+def _install_stand_in(host: TestHost) -> None:
+    host.ssh(
+        f"cat > /usr/local/bin/nvidia-smi <<'EOF'\n{STAND_IN}EOF\n"
+        "chmod 755 /usr/local/bin/nvidia-smi"
+    )
+
+
+@pytest.mark.real_host
+def test_matching_driver_already_present_changes_nothing(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """A host whose nvidia-smi already reports the pinned branch is left as it is.
+
+    The test host has no GPU, so a small stand-in ``nvidia-smi`` script is put on it
+    ONLY to exercise the role's version comparison (the role counts GPUs that
+    nvidia-smi lists, as on hosts whose /sys hides the PCI bus). It proves the
+    comparison and the "nothing changes" path, not any real driver.
+    """
+    host = boot_host("debian13")
+    _install_stand_in(host)
+    _mark(host)
+
+    result = run_playbook(_playbook(tmp_path), [host], {"nvidia_driver_branch": "550"})
+
+    assert result.rc == 0, result.stdout
+    assert result.changed() == 0
+    assert "NVIDIA driver 550.127.05 is already loaded" in result.stdout
+    assert "matching nvidia_driver_branch 550: nothing to change" in result.stdout
+    assert "FACTS present=True count=1 version=550.127.05" in result.stdout
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_different_driver_already_present_is_not_replaced_silently(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """Same stand-in ``nvidia-smi`` as above (test-only, no GPU here): branch 550 is
+    reported while 570 is pinned, so the role stops and names both."""
+    host = boot_host("debian12")
+    _install_stand_in(host)
+    _mark(host)
+
+    result = run_playbook(_playbook(tmp_path), [host], {"nvidia_driver_branch": "570"})
+
+    assert result.rc != 0
+    assert f"{host.name} already runs NVIDIA driver 550.127.05" in result.stdout
+    assert "but nvidia_driver_branch is 570" in result.stdout
+    assert "nvidia_driver_replace_existing" in result.stdout
+    _assert_untouched(host)
+
+
+def test_argument_specs_mirror_the_defaults() -> None:
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][
+        "main"
+    ]["options"]
+    assert set(options) == set(defaults)
+    assert {name: spec["default"] for name, spec in options.items()} == defaults
+    assert all(spec.get("description") and spec.get("type") for spec in options.values())
+
+
+@pytest.mark.parametrize("distro", ["Debian-12", "Debian-13", "Ubuntu-22", "Ubuntu-24"])
+def test_every_supported_distribution_has_its_package_names(distro: str) -> None:
+    per_distro = yaml.safe_load((ROLE / "vars" / f"{distro}.yml").read_text())
+    assert per_distro["__nvidia_driver_cuda_keyring_version"] == "1.1-1"
+    assert set(per_distro["__nvidia_driver_distro_packages"]) == {"proprietary", "open"}
+    expected_repo = {
+        "Debian-12": "debian12",
+        "Debian-13": "debian13",
+        "Ubuntu-22": "ubuntu2204",
+        "Ubuntu-24": "ubuntu2404",
+    }[distro]
+    assert per_distro["__nvidia_driver_cuda_repo_distro"] == expected_repo

@@ -1,0 +1,231 @@
+"""vllm: preflight on GPU-less systemd-nspawn test hosts, templates through Ansible.
+
+vLLM's wheels are CUDA builds and the test hosts have no GPU, so the role's
+install/start path is not exercised here. What is: the preflight refusing a GPU-less
+host (and saying what it found and what it needs), bad variables stopping the role
+before anything changes, the API key never printed, and the unit and environment
+file rendered by Ansible's own template module from the role's templates.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from testhosts import PlaybookResult, TestHost, run_playbook
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE = REPO / "roles" / "vllm"
+API_KEY = "test-key-0123456789-do-not-print"
+
+
+@pytest.fixture(autouse=True)
+def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task results as JSON: messages stay on one line with their quotes as written."""
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
+
+
+def _converge(host: TestHost, tmp_path: Path, extra_vars: dict[str, Any], *,
+              check: bool = False) -> PlaybookResult:  # fmt: skip
+    play = [{"name": "Converge vllm", "hosts": "llm_servers", "roles": ["vllm"]}]
+    playbook = tmp_path / "vllm.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    return run_playbook(playbook, [host], extra_vars, check=check)
+
+
+def _assert_untouched(host: TestHost) -> None:
+    infra = host.testinfra()
+    assert not infra.user("vllm").exists
+    for path in ("/opt/vllm", "/var/cache/vllm", "/etc/vllm", "/etc/systemd/system/vllm.service"):
+        assert not infra.file(path).exists, path
+    assert not infra.package("python3-venv").is_installed
+
+
+@pytest.mark.real_host
+@pytest.mark.parametrize("check", [False, True], ids=["converge", "check-mode"])
+def test_gpu_less_host_is_refused_with_what_was_found_and_needed(
+    boot_host: Callable[..., TestHost], tmp_path: Path, check: bool
+) -> None:
+    host = boot_host("debian13")
+    pci_count = int(host.ssh("ls /sys/bus/pci/devices | wc -l").stdout)
+
+    result = _converge(host, tmp_path, {"vllm_api_key": API_KEY}, check=check)
+
+    assert result.rc != 0
+    assert result.stats[host.name]["changed"] == 0
+    assert (
+        "vllm needs an NVIDIA GPU with CUDA compute capability 7.0 or newer and its driver; "
+        f"{host.name} has none: {pci_count} PCI devices, none with vendor 0x10de"
+    ) in result.stdout
+    assert "Serve this host with llama.cpp (llmbox_engine: llama_cpp)" in result.stdout
+    assert API_KEY not in result.stdout
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_bad_variables_stop_the_role_before_anything_changes(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian12")
+
+    wrong_type = _converge(host, tmp_path, {"vllm_api_key": API_KEY, "vllm_port": "eighty"})
+    assert wrong_type.rc != 0
+    assert wrong_type.stats[host.name]["ok"] == 1  # facts only: the argument spec is first
+    assert "argument 'vllm_port' is of type str and we were unable to convert to int" in (
+        wrong_type.stdout
+    )
+
+    negative = _converge(host, tmp_path, {"vllm_api_key": API_KEY, "vllm_port": -1})
+    assert negative.rc != 0
+    assert "Invalid vllm settings: vllm_port is -1, valid: 1-65535." in negative.stdout
+
+    too_much = _converge(
+        host, tmp_path, {"vllm_api_key": API_KEY, "vllm_gpu_memory_utilization": 1.5}
+    )
+    assert "vllm_gpu_memory_utilization is 1.5, valid: above 0, at most 1" in too_much.stdout
+
+    short_key = _converge(host, tmp_path, {"vllm_api_key": "short"})
+    assert short_key.rc != 0
+    assert "vllm_api_key has 5 characters; set one of at least 16" in short_key.stdout
+
+    for result in (wrong_type, negative, too_much, short_key):
+        assert API_KEY not in result.stdout
+        assert "List the PCI devices" not in result.stdout  # stopped before detection
+    _assert_untouched(host)
+
+
+def _render(tmp_path: Path, overrides: dict[str, Any]) -> tuple[str, str]:
+    """Renders the role's unit and env file with Ansible's template module (local)."""
+    play = [
+        {
+            "name": "Render the vllm templates",
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars_files": [str(ROLE / "defaults" / "main.yml"), str(ROLE / "vars" / "main.yml")],
+            "tasks": [
+                {
+                    "name": f"Render {name}",
+                    "ansible.builtin.template": {
+                        "src": str(ROLE / "templates" / f"{name}.j2"),
+                        "dest": str(tmp_path / name),
+                        "mode": "0600",
+                    },
+                }
+                for name in ("vllm.service", "vllm.env")
+            ],
+        }
+    ]
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+    (tmp_path / "vars.json").write_text(json.dumps(overrides))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,",
+         "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{tmp_path / 'vars.json'}",
+         str(playbook)],
+        capture_output=True, text=True, check=False, cwd=REPO,
+        env=os.environ | {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return (tmp_path / "vllm.service").read_text(), (tmp_path / "vllm.env").read_text()
+
+
+def _service_section(unit: str) -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(unit.replace("\\\n", " "))
+    return parser["Service"]
+
+
+def test_unit_runs_hardened_as_the_service_user_with_tensor_parallel_over_all_gpus(
+    tmp_path: Path,
+) -> None:
+    unit, env = _render(
+        tmp_path,
+        {
+            "vllm_api_key": API_KEY,
+            "__vllm_tensor_parallel_size": 4,  # what preflight derives from 4 GPUs
+            "__vllm_model_path": "/var/lib/llmbox/models/model.gguf",
+            "vllm_max_model_len": 8192,
+            "vllm_extra_args": ["--enable-prefix-caching"],
+        },
+    )
+    service = _service_section(unit)
+
+    assert service["User"] == "vllm" and service["Group"] == "vllm"
+    assert service["EnvironmentFile"] == "/etc/vllm/vllm.env"
+    for key, value in {
+        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
+        "PrivateTmp": "yes", "ReadWritePaths": "/var/cache/vllm", "Restart": "on-failure",
+    }.items():  # fmt: skip
+        assert service[key] == value, key
+    argv = service["ExecStart"].split()
+    assert argv[:3] == ["/opt/vllm/venv/bin/vllm", "serve", "/var/lib/llmbox/models/model.gguf"]
+    flags = dict(zip(argv[3::2], argv[4::2], strict=False))
+    assert flags["--served-model-name"] == "smollm2-135m-instruct"
+    assert flags["--port"] == "8000"
+    assert flags["--tensor-parallel-size"] == "4"
+    assert flags["--gpu-memory-utilization"] == "0.9"
+    assert flags["--max-model-len"] == "8192"
+    assert argv[-1] == "--enable-prefix-caching"
+    assert "--tokenizer" not in argv
+    # The key lives only in the root-only env file, never in the unit or on the command line.
+    assert API_KEY not in unit
+    assert f"VLLM_API_KEY={API_KEY}" in env.splitlines()
+
+
+def test_unit_omits_optional_flags_at_their_defaults(tmp_path: Path) -> None:
+    unit, _ = _render(
+        tmp_path,
+        {"vllm_api_key": API_KEY, "__vllm_tensor_parallel_size": 1,
+         "__vllm_model_path": "/models/m", "vllm_port": 9001},
+    )  # fmt: skip
+    argv = _service_section(unit)["ExecStart"].split()
+    assert "--max-model-len" not in argv
+    assert argv[argv.index("--port") + 1] == "9001"
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "1"
+
+
+def test_argument_specs_mirror_the_defaults() -> None:
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][
+        "main"
+    ]["options"]
+    assert set(options) == set(defaults)
+    assert {name: spec["default"] for name, spec in options.items()} == defaults
+    assert options["vllm_api_key"]["no_log"] is True
+
+
+@pytest.mark.real_host
+def test_rendered_unit_is_valid_for_systemd(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """``systemd-analyze verify`` on a real systemd host accepts the rendered unit.
+
+    No vLLM can be installed here (no GPU), so the unit's ExecStart binary is a link to
+    /bin/true and the user is created by hand, ONLY so systemd can check every
+    directive (an unknown or misspelt hardening key would be reported).
+    """
+    unit, _ = _render(
+        tmp_path,
+        {"vllm_api_key": API_KEY, "__vllm_tensor_parallel_size": 2, "__vllm_model_path": "/m"},
+    )
+    host = boot_host("debian13")
+    host.ssh(
+        "useradd --system --no-create-home vllm && mkdir -p /opt/vllm/venv/bin /etc/vllm "
+        "/var/cache/vllm && ln -s /bin/true /opt/vllm/venv/bin/vllm && touch /etc/vllm/vllm.env"
+    )
+    host.ssh(f"cat > /etc/systemd/system/vllm.service <<'EOF'\n{unit}EOF")
+
+    verify = host.ssh("systemd-analyze verify /etc/systemd/system/vllm.service", check=False)
+
+    assert verify.returncode == 0, verify.stderr
+    assert "vllm.service" not in verify.stderr, verify.stderr
