@@ -8,6 +8,7 @@ finished level (and the broken one, failures counted) on disk.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,7 +175,10 @@ async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
         model = hostinfo.model_info(config.model, config.model_file, props)
         cpu = hostinfo.cpu_info()
         spec = RequestSpec(config.url, config.model, config.endpoint, config.output_tokens)
-        prompts = await build_prompts(client, config.url, config.prompt_tokens, _PROMPT_POOL)
+        pool = _PROMPT_POOL
+        if config.requests is not None:
+            pool = min(pool, max(config.requests, config.warmup_requests))
+        prompts = await build_prompts(client, config.url, config.prompt_tokens, pool)
         # Warm-up, not counted. The first one also proves the server streams OpenAI SSE:
         # if it does not, stop with that one error instead of N identical failures.
         for index in range(config.warmup_requests):
@@ -192,6 +196,7 @@ async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
                 transient=True,
             ) as progress:
                 task = progress.add_task("level", total=total, status="")
+                load_avg_1m = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
                 sampler.start()
                 try:
                     records, duration_s = await _run_level(
@@ -243,6 +248,7 @@ async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
                 cpu=cpu,
                 settings=settings,
                 engine_ceiling=config.ceiling,
+                host_load_avg_1m=load_avg_1m,
                 run_error=level_error,
             )
             result = BenchResult(

@@ -106,6 +106,9 @@ class Metadata(_Frozen):
     cpu: CpuInfo
     settings: Settings
     engine_ceiling: EngineCeiling | None = None
+    # 1-minute load average of the bench host when the level started: a busy host
+    # (other jobs, or the server itself on a CPU-only box) explains slow figures.
+    host_load_avg_1m: float | None = None
     # None when every request of the run was served; else what went wrong.
     run_error: str | None = None
 

@@ -135,6 +135,7 @@ def test_cli_writes_one_contract_file_per_level(
     }
     assert len(meta["model"]["sha256"]) == 64
     assert meta["gpu"] is None
+    assert meta["host_load_avg_1m"] >= 0
     assert meta["gpu_note"].startswith("no NVIDIA GPU")
     assert meta["settings"].keys() >= CONTRACT_SETTINGS
     assert meta["settings"]["concurrency"] == 2
