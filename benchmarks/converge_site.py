@@ -1,0 +1,134 @@
+"""Benchmark: how long site.yml takes on systemd-nspawn test hosts (measured, not estimated).
+
+Measures, with the llama.cpp build already in the controller cache (run the role tests
+once first, or this script's first converge builds and is reported separately):
+  - converge of one fresh Debian 12 host (boot excluded),
+  - the idempotent re-run on that host,
+  - converge of N fresh hosts in parallel against one, and their re-run.
+Writes benchmarks/results/converge.json. Needs root and scripts/setup.d/30-testhosts.sh.
+
+    python benchmarks/converge_site.py --parallel 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "roles"))
+
+from rich.console import Console
+from testhosts import (
+    CACHE,
+    REPO_ROOT,
+    SETUP_SCRIPT,
+    SUBNET_PREFIX,
+    TEST_API_KEY,
+    TestHost,
+    TestHostPool,
+    TestNetwork,
+    make_ssh_keypair,
+    missing_prerequisites,
+    run_playbook,
+)
+
+RESULT = REPO_ROOT / "benchmarks" / "results" / "converge.json"
+console = Console(stderr=True)
+
+
+def site_vars() -> dict[str, Any]:
+    return {
+        "llama_cpp_api_key": TEST_API_KEY,
+        "llama_cpp_source_local_path": str(CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"),
+        "llama_cpp_build_cache_dir": str(CACHE / "llama_cpp_builds"),
+        "model_store_controller_cache_dir": str(CACHE / "model_store"),
+        "firewall_client_networks": [f"{SUBNET_PREFIX}.0/24"],
+        "firewall_admin_networks": [f"{SUBNET_PREFIX}.0/24"],
+    }
+
+
+def timed_converge(hosts: list[TestHost], label: str) -> dict[str, Any]:
+    with console.status(f"{label}: site.yml on {len(hosts)} host(s)"):
+        started = time.monotonic()
+        result = run_playbook("playbooks/site.yml", hosts, site_vars())
+        seconds = time.monotonic() - started
+    if result.rc != 0:
+        console.print(result.stdout[-5000:])
+        raise SystemExit(f"{label}: site.yml failed (rc={result.rc})")
+    built = "Compile llama-server" in result.stdout
+    console.print(f"{label}: {seconds:.1f} s, changed={result.changed()}, built={built}")
+    return {
+        "seconds": round(seconds, 2),
+        "hosts": len(hosts),
+        "changed": result.changed(),
+        "compiled_llama_cpp": built,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parallel", type=int, default=3, help="hosts in the parallel run")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args()
+    if missing := missing_prerequisites():
+        raise SystemExit(f"missing: {'; '.join(missing)}; run {SETUP_SCRIPT}")
+
+    network = TestNetwork()
+    network.up()
+    pool = TestHostPool(network, make_ssh_keypair(CACHE / "testhosts" / "bench-ssh"))
+    runs: dict[str, Any] = {}
+    try:
+        warm = [pool.boot("debian12", "bench-warm")]
+        runs["cache_warmup"] = timed_converge(warm, "cache warm-up (may build)")
+        pool.stop_all()
+
+        started = time.monotonic()
+        one = [pool.boot("debian12", "bench-one")]
+        runs["boot_one_host_s"] = round(time.monotonic() - started, 2)
+        runs["fresh_one_host"] = timed_converge(one, "fresh host, cached build")
+        runs["rerun_one_host"] = timed_converge(one, "idempotent re-run")
+        pool.stop_all()
+
+        many = [pool.boot("debian12", f"bench-p{i}") for i in range(args.parallel)]
+        runs["fresh_parallel"] = timed_converge(many, f"{args.parallel} fresh hosts at once")
+        runs["rerun_parallel"] = timed_converge(many, f"re-run on {args.parallel} hosts")
+    finally:
+        pool.stop_all()
+        network.down()
+
+    one_s = runs["fresh_one_host"]["seconds"]
+    par_s = runs["fresh_parallel"]["seconds"]
+    report = {
+        "schema_version": 1,
+        "what": "wall-clock seconds of ansible-playbook playbooks/site.yml on nspawn test hosts",
+        "figures": "measured (time.monotonic around ansible-playbook; boot and ssh-ready excluded)",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "kernel": platform.release(),
+        },
+        "profile": "CPU (llama.cpp from the controller cache), SmolLM2-135M from its wheel",
+        "runs": runs,
+        "parallel_vs_one": {
+            "hosts": args.parallel,
+            "seconds_per_host_parallel": round(par_s / args.parallel, 2),
+            "slowdown_vs_one_host": round(par_s / one_s, 2),
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    tmp.replace(args.out)
+    console.print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
