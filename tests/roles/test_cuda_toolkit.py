@@ -164,3 +164,29 @@ def test_version_choices_are_exactly_the_driver_table() -> None:
     branches = [row["branch"] for row in table.values()]
     assert branches == sorted(branches)
     assert table["12.4"]["branch"] == 550 and table["12.8"]["branch"] == 570
+
+
+@pytest.mark.real_host
+def test_loaded_driver_too_old_for_the_cuda_version_is_refused(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """Without a declared branch the role checks the driver nvidia-smi reports.
+
+    The test host has no GPU, so a small stand-in ``nvidia-smi`` script reporting
+    driver 550.127.05 is put on it ONLY to exercise this comparison.
+    """
+    host = boot_host("debian12")
+    host.ssh(
+        "printf '#!/bin/sh\\necho \"550.127.05, NVIDIA GeForce Test GPU\"\\n' "
+        "> /usr/local/bin/nvidia-smi && chmod 755 /usr/local/bin/nvidia-smi"
+    )
+
+    result = _converge(host, tmp_path, {"cuda_toolkit_version": "12.8"})
+
+    assert result.rc != 0
+    assert (
+        "cuda_toolkit_version 12.8 needs NVIDIA driver >= 570.26 (branch 570) but nvidia-smi "
+        f"on {host.name} reports 550.127.05."
+    ) in result.stdout
+    assert result.stats[host.name]["changed"] == 0
+    _assert_untouched(host)

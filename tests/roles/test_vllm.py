@@ -102,6 +102,65 @@ def test_bad_variables_stop_the_role_before_anything_changes(
     _assert_untouched(host)
 
 
+def _stand_in_nvidia_smi(compute_cap: str) -> str:
+    return f"""#!/bin/sh
+# Test stand-in for nvidia-smi (no GPU here): answers the roles' two queries only.
+case "$*" in
+    *compute_cap*) echo "{compute_cap}, NVIDIA GeForce Test GPU" ;;
+    *) echo "550.127.05, NVIDIA GeForce Test GPU" ;;
+esac
+"""
+
+
+@pytest.mark.real_host
+def test_gpu_checks_refuse_old_gpus_oversized_tensor_parallel_and_a_missing_model(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """The GPU-side rules of the preflight, each stopping before any change.
+
+    The test host has no GPU, so a small stand-in ``nvidia-smi`` script answering the
+    role's driver and compute-capability queries is put on it ONLY to exercise these
+    comparisons; it proves the rules, not any real GPU or driver.
+    """
+    host = boot_host("debian12")
+
+    def use_compute_cap(cap: str) -> None:
+        script = _stand_in_nvidia_smi(cap)
+        host.ssh(f"cat > /usr/local/bin/nvidia-smi <<'EOF'\n{script}EOF\n"
+                 "chmod 755 /usr/local/bin/nvidia-smi")  # fmt: skip
+
+    use_compute_cap("6.1")  # Pascal, e.g. GTX 1080: below vLLM's 7.0
+    old = _converge(host, tmp_path, {"vllm_api_key": API_KEY})
+    assert old.rc != 0
+    assert (
+        "vllm needs a loaded NVIDIA driver and GPUs of compute capability 7.0 or newer; "
+        f"on {host.name} nvidia-smi says: 6.1, NVIDIA GeForce Test GPU."
+    ) in old.stdout
+
+    use_compute_cap("8.9")  # Ada, e.g. RTX 4090
+    oversized = _converge(host, tmp_path, {"vllm_api_key": API_KEY, "vllm_tensor_parallel_size": 2})
+    assert oversized.rc != 0
+    assert f"vllm_tensor_parallel_size is 2 but {host.name} has 1 NVIDIA GPU(s)." in (
+        oversized.stdout
+    )
+
+    no_model = _converge(host, tmp_path, {"vllm_api_key": API_KEY})
+    assert no_model.rc != 0
+    assert (
+        f"vllm has no model to serve on {host.name}: vllm_model_path is '' and "
+        "model_store_model_path is '' (both empty)."
+    ) in no_model.stdout
+
+    missing = _converge(host, tmp_path, {"vllm_api_key": API_KEY, "vllm_model_path": "/srv/m.gguf"})
+    assert missing.rc != 0
+    assert "vllm_model_path is '/srv/m.gguf'" in missing.stdout
+    assert "(not found on the host)" in missing.stdout
+    for result in (old, oversized, no_model, missing):
+        assert result.stats[host.name]["changed"] == 0
+        assert API_KEY not in result.stdout
+    _assert_untouched(host)
+
+
 def _render(tmp_path: Path, overrides: dict[str, Any]) -> tuple[str, str]:
     """Renders the role's unit and env file with Ansible's template module (local)."""
     play = [
