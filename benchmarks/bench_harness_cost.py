@@ -5,7 +5,7 @@ Target: the harness must not be the bottleneck. The server is a separate process
 the CPU time counted here (time.process_time: every thread of this process, including
 the telemetry sampler) is the client's alone. Bounded: a fixed number of requests.
 
-    python benchmarks/bench_harness_cost.py [--requests 64] [--output-tokens 32]
+    python benchmarks/bench_harness_cost.py [--requests 128] [--output-tokens 64]
 
 Writes benchmarks/results/bench_harness_cost.json.
 """
@@ -33,8 +33,8 @@ CONCURRENCY = 64
 
 
 @click.command()
-@click.option("--requests", default=64, show_default=True, help="Measured requests (bounded).")
-@click.option("--output-tokens", default=32, show_default=True)
+@click.option("--requests", default=128, show_default=True, help="Measured requests (bounded).")
+@click.option("--output-tokens", default=64, show_default=True)
 @click.option("--prompt-tokens", default=16, show_default=True)
 @click.option(
     "--out",

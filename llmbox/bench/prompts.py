@@ -3,7 +3,8 @@
 With the server's own ``/tokenize`` and ``/detokenize`` (llama.cpp, vLLM) a prompt is
 cut to exactly the asked number of tokens; without them the length is approximated
 (about 4 characters a token) and the result file says so. Prompts differ from their
-first word on, so a server's prefix cache cannot skip the prompt processing.
+first word on, and between levels, so a server's prefix cache cannot skip the prompt
+processing.
 """
 
 from __future__ import annotations
@@ -61,11 +62,19 @@ async def _exact_prompt(client: httpx.AsyncClient, url: str, seed: int, tokens: 
     return str(body["content"] if "content" in body else body["prompt"])
 
 
-async def build_prompts(client: httpx.AsyncClient, url: str, tokens: int, count: int) -> PromptSet:
-    """``count`` distinct prompts of ``tokens`` tokens each (exact where the server can)."""
+async def build_prompts(
+    client: httpx.AsyncClient, url: str, tokens: int, count: int, first_seed: int = 0
+) -> PromptSet:
+    """``count`` distinct prompts of ``tokens`` tokens each (exact where the server can).
+
+    Give each concurrency level its own ``first_seed``: a level that reused the previous
+    level's prompts would find them in the server's prompt cache and report a TTFT
+    without prompt processing.
+    """
+    seeds = range(first_seed, first_seed + count)
     try:
-        exact = [await _exact_prompt(client, url, seed, tokens) for seed in range(count)]
+        exact = [await _exact_prompt(client, url, seed, tokens) for seed in seeds]
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        approx = tuple(approximate_prompt(seed, tokens) for seed in range(count))
+        approx = tuple(approximate_prompt(seed, tokens) for seed in seeds)
         return PromptSet(approx, PromptTokensMethod.APPROXIMATE)
     return PromptSet(tuple(exact), PromptTokensMethod.TOKENIZE)

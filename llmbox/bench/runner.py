@@ -175,16 +175,19 @@ async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
         model = hostinfo.model_info(config.model, config.model_file, props)
         cpu = hostinfo.cpu_info()
         spec = RequestSpec(config.url, config.model, config.endpoint, config.output_tokens)
-        pool = _PROMPT_POOL
-        if config.requests is not None:
-            pool = min(pool, max(config.requests, config.warmup_requests))
-        prompts = await build_prompts(client, config.url, config.prompt_tokens, pool)
+        pool = _PROMPT_POOL if config.requests is None else min(_PROMPT_POOL, config.requests)
+        warmup = await build_prompts(
+            client, config.url, config.prompt_tokens, config.warmup_requests, first_seed=0
+        )
         # Warm-up, not counted. The first one also proves the server streams OpenAI SSE:
         # if it does not, stop with that one error instead of N identical failures.
         for index in range(config.warmup_requests):
-            await stream_request(client, spec, prompts.for_request(index), strict=True)
+            await stream_request(client, spec, warmup.for_request(index), strict=True)
 
-        for concurrency in config.concurrency:
+        for level, concurrency in enumerate(config.concurrency, start=1):
+            prompts = await build_prompts(
+                client, config.url, config.prompt_tokens, pool, first_seed=level * 100_000
+            )
             total = config.requests if config.requests is not None else config.duration_s
             with Progress(
                 TextColumn(f"[bold]c={concurrency}[/]"),

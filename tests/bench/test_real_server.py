@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -10,10 +11,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from llmbox.bench.prompts import PromptSet, build_prompts
 from llmbox.bench.runner import BenchConfig, run_sweep
 from llmbox.bench.schema import Endpoint, PromptTokensMethod, read_result
 from llmbox.cli import main
@@ -85,6 +88,24 @@ def test_prompt_length_is_cut_with_the_server_tokenizer(
     assert result.metadata.settings.prompt_tokens_method is PromptTokensMethod.TOKENIZE
     # /completions sends the text as is: 32 tokens, plus a BOS token if the model adds one
     assert result.metrics.prompt_tokens_mean in (32, 33)
+
+
+def test_each_level_gets_prompts_the_server_has_not_cached(llama_server: LlamaServer) -> None:
+    async def build() -> tuple[PromptSet, PromptSet, list[int]]:
+        headers = {"Authorization": f"Bearer {llama_server.api_key}"}
+        async with httpx.AsyncClient(headers=headers) as client:
+            first = await build_prompts(client, llama_server.url, 24, 3, first_seed=100_000)
+            second = await build_prompts(client, llama_server.url, 24, 3, first_seed=200_000)
+            counts = []
+            for prompt in first.prompts:
+                answer = await client.post(f"{llama_server.url}/tokenize", json={"content": prompt})
+                counts.append(len(answer.json()["tokens"]))
+        return first, second, counts
+
+    first, second, counts = asyncio.run(build())
+    assert first.method is second.method is PromptTokensMethod.TOKENIZE
+    assert len(set(first.prompts) | set(second.prompts)) == 6
+    assert all(abs(count - 24) <= 1 for count in counts), counts
 
 
 def test_concurrency_4_delivers_more_than_1(llama_server: LlamaServer, tmp_path: Path) -> None:
