@@ -29,7 +29,6 @@ from testhosts import (
     CACHE,
     REPO_ROOT,
     SETUP_SCRIPT,
-    SUBNET_PREFIX,
     TEST_API_KEY,
     TestHost,
     TestHostPool,
@@ -43,21 +42,21 @@ RESULT = REPO_ROOT / "benchmarks" / "results" / "converge.json"
 console = Console(stderr=True)
 
 
-def site_vars() -> dict[str, Any]:
+def site_vars(network: TestNetwork) -> dict[str, Any]:
     return {
         "llama_cpp_api_key": TEST_API_KEY,
         "llama_cpp_source_local_path": str(CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"),
         "llama_cpp_build_cache_dir": str(CACHE / "llama_cpp_builds"),
         "model_store_controller_cache_dir": str(CACHE / "model_store"),
-        "firewall_client_networks": [f"{SUBNET_PREFIX}.0/24"],
-        "firewall_admin_networks": [f"{SUBNET_PREFIX}.0/24"],
+        "firewall_client_networks": [network.subnet],
+        "firewall_admin_networks": [network.subnet],
     }
 
 
-def timed_converge(hosts: list[TestHost], label: str) -> dict[str, Any]:
+def timed_converge(network: TestNetwork, hosts: list[TestHost], label: str) -> dict[str, Any]:
     with console.status(f"{label}: site.yml on {len(hosts)} host(s)"):
         started = time.monotonic()
-        result = run_playbook("playbooks/site.yml", hosts, site_vars())
+        result = run_playbook("playbooks/site.yml", hosts, site_vars(network))
         seconds = time.monotonic() - started
     if result.rc != 0:
         console.print(result.stdout[-5000:])
@@ -86,19 +85,21 @@ def main() -> None:
     runs: dict[str, Any] = {}
     try:
         warm = [pool.boot("debian12", "bench-warm")]
-        runs["cache_warmup"] = timed_converge(warm, "cache warm-up (may build)")
+        runs["cache_warmup"] = timed_converge(network, warm, "cache warm-up (may build)")
         pool.stop_all()
 
         started = time.monotonic()
         one = [pool.boot("debian12", "bench-one")]
         runs["boot_one_host_s"] = round(time.monotonic() - started, 2)
-        runs["fresh_one_host"] = timed_converge(one, "fresh host, cached build")
-        runs["rerun_one_host"] = timed_converge(one, "idempotent re-run")
+        runs["fresh_one_host"] = timed_converge(network, one, "fresh host, cached build")
+        runs["rerun_one_host"] = timed_converge(network, one, "idempotent re-run")
         pool.stop_all()
 
         many = [pool.boot("debian12", f"bench-p{i}") for i in range(args.parallel)]
-        runs["fresh_parallel"] = timed_converge(many, f"{args.parallel} fresh hosts at once")
-        runs["rerun_parallel"] = timed_converge(many, f"re-run on {args.parallel} hosts")
+        runs["fresh_parallel"] = timed_converge(
+            network, many, f"{args.parallel} fresh hosts at once"
+        )
+        runs["rerun_parallel"] = timed_converge(network, many, f"re-run on {args.parallel} hosts")
     finally:
         pool.stop_all()
         network.down()

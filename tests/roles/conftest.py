@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from testhosts import (
     make_ssh_keypair,
     missing_prerequisites,
     run_playbook,
+    stop_on_sigterm,
 )
 
 __all__ = ["PlaybookResult", "TestHost", "run_playbook"]
@@ -53,6 +55,8 @@ def test_network() -> Iterator[TestNetwork]:
             f"Run `bash {SETUP_SCRIPT}` (as root) first.",
             pytrace=False,
         )
+    if threading.current_thread() is threading.main_thread():
+        stop_on_sigterm()
     network = TestNetwork()
     try:
         network.up()
@@ -63,7 +67,7 @@ def test_network() -> Iterator[TestNetwork]:
 
 @pytest.fixture(scope="session")
 def apt_proxy(test_network: TestNetwork) -> str:
-    """URL of the apt-cacher-ng instance the guests use (``http://10.213.47.1:3142``)."""
+    """URL of the apt-cacher-ng the guests use (``http://10.213.<N>.1:3142``)."""
     return test_network.apt_proxy_url
 
 
@@ -108,9 +112,9 @@ def smollm2_gguf() -> Path:
 
 
 @pytest.fixture(scope="session")
-def office_vars() -> dict[str, object]:
+def office_vars(test_network: TestNetwork) -> dict[str, object]:
     """Extra vars that make site.yml work offline on test hosts (CPU profile)."""
-    from testhosts import CACHE, SUBNET_PREFIX  # noqa: PLC0415
+    from testhosts import CACHE  # noqa: PLC0415
 
     archive = CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"
     if not archive.exists():
@@ -121,8 +125,8 @@ def office_vars() -> dict[str, object]:
         "llama_cpp_build_cache_dir": str(CACHE / "llama_cpp_builds"),
         "llama_cpp_build_jobs": 2,
         "model_store_controller_cache_dir": str(CACHE / "model_store"),
-        "firewall_client_networks": [f"{SUBNET_PREFIX}.0/24"],
-        "firewall_admin_networks": [f"{SUBNET_PREFIX}.0/24"],
+        "firewall_client_networks": [test_network.subnet],
+        "firewall_admin_networks": [test_network.subnet],
     }
 
 

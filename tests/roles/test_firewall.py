@@ -50,8 +50,8 @@ def test_inference_port_is_dropped_outside_client_networks_and_ssh_kept(
 @pytest.mark.parametrize(
     ("bad", "named"),
     [
-        ({"firewall_client_networks": ["10.213.47.0/33"]}, "10.213.47.0/33"),
-        ({"firewall_admin_networks": ["10.213.47.5/24"]}, "10.213.47.5/24"),  # host bits set
+        ({"firewall_client_networks": ["10.213.0.0/33"]}, "10.213.0.0/33"),
+        ({"firewall_admin_networks": ["10.213.0.5/24"]}, "10.213.0.5/24"),  # host bits set
         ({"firewall_client_networks": ["office-lan"]}, "office-lan"),
         ({"firewall_admin_networks": ["192.0.2.0/24"]}, "outside firewall_admin_networks"),
         ({"firewall_inference_port": 22}, "firewall_inference_port=22"),

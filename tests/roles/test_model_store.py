@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from test_site import MODEL, SMOLLM2_SHA256, chat
-from testhosts import BRIDGE_ADDRESS, TEST_API_KEY, OfficeConverge, TestHost, run_playbook
+from testhosts import TEST_API_KEY, OfficeConverge, TestHost, TestNetwork, run_playbook
 
 pytestmark = pytest.mark.real_host
 
@@ -56,16 +56,16 @@ def test_corrupted_model_is_refused_then_restored(
 
 
 @pytest.fixture
-def http_file(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
+def http_file(tmp_path: Path, test_network: TestNetwork) -> Iterator[tuple[str, bytes]]:
     """A file served over HTTP on the test bridge (the test hosts' side of this machine)."""
     content = b"GGUF" + bytes(range(256)) * 4096
     (tmp_path / "tiny.gguf").write_bytes(content)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer((BRIDGE_ADDRESS, 0), handler)
+    server = http.server.ThreadingHTTPServer((test_network.bridge_address, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://{BRIDGE_ADDRESS}:{server.server_address[1]}/tiny.gguf", content
+        yield f"http://{test_network.bridge_address}:{server.server_address[1]}/tiny.gguf", content
     finally:
         server.shutdown()
         server.server_close()

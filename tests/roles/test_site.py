@@ -38,7 +38,7 @@ def chat(address: str, key: str | None, timeout_s: float = 60) -> tuple[int, str
 
 def test_first_converge_changes_both_hosts(converged_office: OfficeConverge) -> None:
     stats = converged_office.first.stats
-    assert set(stats) == {"office-d12", "office-d13"}
+    assert set(stats) == {h.name for h in converged_office.hosts} == {"office-d12", "office-d13"}
     for name, s in stats.items():
         assert s["failed"] == 0 and s["unreachable"] == 0, name
         assert s["changed"] > 0, name
@@ -131,4 +131,5 @@ def test_firewall_rules_are_loaded(converged_office: OfficeConverge, distro: str
     assert "policy drop" in rules
     assert "tcp dport 8080 ip saddr @clients_v4 accept" in rules
     assert "tcp dport 22 ip saddr @admin_v4 accept" in rules
-    assert "10.213.47.0/24" in host.check_output("nft list set inet llmbox_filter clients_v4")
+    subnet = converged_office.hosts[0].address.rsplit(".", 1)[0] + ".0/24"
+    assert subnet in host.check_output("nft list set inet llmbox_filter clients_v4")

@@ -8,13 +8,14 @@ See "Test hosts" in DESIGN.md for why each boot option is there.
 
 Usable from the command line too, to poke at a host by hand::
 
-    python tests/roles/testhosts.py boot debian13      # prints the ssh command
-    python tests/roles/testhosts.py down               # stops every host, removes the bridge
+    python tests/roles/testhosts.py boot debian13   # prints the ssh command; Ctrl-C stops it
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,10 @@ CACHE = Path(os.environ.get("LLMBOX_CACHE", REPO_ROOT / ".cache"))
 TESTHOSTS = CACHE / "testhosts"
 SETUP_SCRIPT = "scripts/setup.d/30-testhosts.sh"
 
-# A private /24 that exists only on the bridge this module creates on this machine.
-BRIDGE = "llmboxbr0"
-SUBNET_PREFIX = "10.213.47"
-BRIDGE_ADDRESS = f"{SUBNET_PREFIX}.1"
+# Each test session takes its own bridge "llmbox<N>" and private /24 10.213.<N>.0/24 that
+# exist only on this machine (several sessions may run side by side), N from this range.
+SUBNET_BASE = "10.213"
+NETWORK_NUMBERS = range(47, 250)
 APT_PROXY_PORT = 3142
 FIRST_HOST_OCTET = 10
 
@@ -131,31 +132,76 @@ def make_ssh_keypair(directory: Path) -> SshKeypair:
 
 @dataclass
 class TestNetwork:
-    """The bridge and the apt proxy every test host uses."""
+    """This session's bridge, subnet and apt proxy, shared by all its test hosts."""
 
     __test__ = False
 
-    state_dir: Path = field(default_factory=lambda: TESTHOSTS / "run")
+    number: int = 0  # N of llmbox<N> / 10.213.<N>.0/24, taken by up()
     _acng: subprocess.Popen[bytes] | None = None
+    _cache_lock: Any = None
+
+    @property
+    def bridge(self) -> str:
+        return f"llmbox{self.number}"
+
+    @property
+    def subnet_prefix(self) -> str:
+        return f"{SUBNET_BASE}.{self.number}"
+
+    @property
+    def subnet(self) -> str:
+        return f"{self.subnet_prefix}.0/24"
+
+    @property
+    def bridge_address(self) -> str:
+        return f"{self.subnet_prefix}.1"
+
+    @property
+    def state_dir(self) -> Path:
+        return TESTHOSTS / "run" / f"net{self.number}"
 
     def up(self) -> None:
-        self.down()  # leftovers of an interrupted run
-        _run("ip", "link", "add", BRIDGE, "type", "bridge")
-        _run("ip", "addr", "add", f"{BRIDGE_ADDRESS}/24", "dev", BRIDGE)
-        _run("ip", "link", "set", BRIDGE, "up")
+        # "ip link add" fails when the name exists, so taking a number is atomic.
+        for number in NETWORK_NUMBERS:
+            if _run(
+                "ip", "link", "add", f"llmbox{number}", "type", "bridge", check=False
+            ).returncode:
+                continue
+            self.number = number
+            break
+        else:
+            raise TestHostError("no free llmbox<N> bridge name left")
+        atexit.register(self.down)
+        self._remove_leftovers()
+        _run("ip", "addr", "add", f"{self.bridge_address}/24", "dev", self.bridge)
+        _run("ip", "link", "set", self.bridge, "up")
         self._start_apt_proxy()
+
+    def _remove_leftovers(self) -> None:
+        """Overlays an interrupted earlier session with this number left behind."""
+        if self.state_dir.exists():
+            for leftover in sorted(self.state_dir.glob("*/root")):
+                _unmount(leftover)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _start_apt_proxy(self) -> None:
         # Own config with no Remap lines: the stock remap points at a mirror-list host
         # that does not resolve here. Guests address the mirror as proxy/host/path.
         conf = self.state_dir / "acng"
         cache = TESTHOSTS / "apt-cacher-ng"
+        # One apt-cacher-ng at a time may own the shared cache; a second session that
+        # runs meanwhile gets a cache of its own (slower, never corrupted).
+        self._cache_lock = (TESTHOSTS / "apt-cacher-ng.lock").open("w")
+        try:
+            fcntl.flock(self._cache_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            cache = self.state_dir / "apt-cacher-ng"
         for d in (conf, cache / "cache", cache / "log"):
             d.mkdir(parents=True, exist_ok=True)
         (conf / "acng.conf").write_text(
             f"CacheDir: {cache / 'cache'}\nLogDir: {cache / 'log'}\n"
             "SupportDir: /usr/lib/apt-cacher-ng\n"
-            f"Port: {APT_PROXY_PORT}\nBindAddress: {BRIDGE_ADDRESS}\n"
+            f"Port: {APT_PROXY_PORT}\nBindAddress: {self.bridge_address}\n"
             "ExThreshold: 30\nVerboseLog: 0\n"
         )
         binary = shutil.which("apt-cacher-ng") or "/usr/sbin/apt-cacher-ng"
@@ -166,12 +212,12 @@ class TestNetwork:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if not _wait_for_port(BRIDGE_ADDRESS, APT_PROXY_PORT, 20):
+        if not _wait_for_port(self.bridge_address, APT_PROXY_PORT, 20):
             raise TestHostError(f"apt-cacher-ng did not listen on {self.apt_proxy_url}")
 
     @property
     def apt_proxy_url(self) -> str:
-        return f"http://{BRIDGE_ADDRESS}:{APT_PROXY_PORT}"
+        return f"http://{self.bridge_address}:{APT_PROXY_PORT}"
 
     def down(self) -> None:
         if self._acng is not None:
@@ -181,9 +227,13 @@ class TestNetwork:
             if self._acng.poll() is None:
                 self._acng.kill()
             self._acng = None
-        for leftover in sorted(self.state_dir.glob("*/root")) if self.state_dir.exists() else []:
-            _unmount(leftover)
-        _run("ip", "link", "del", BRIDGE, check=False)
+        if self.number:
+            self._remove_leftovers()
+            _run("ip", "link", "del", self.bridge, check=False)
+            self.number = 0
+        if self._cache_lock is not None:
+            self._cache_lock.close()  # releases the flock
+            self._cache_lock = None
 
 
 def _wait_for_port(address: str, port: int, timeout_s: float) -> bool:
@@ -217,6 +267,7 @@ class TestHostPool:
         self.network = network
         self.keypair = keypair
         self._booted: dict[str, _Booted] = {}
+        atexit.register(self.stop_all)
 
     _next_octet = FIRST_HOST_OCTET  # shared by every pool of the process: unique addresses
 
@@ -227,12 +278,14 @@ class TestHostPool:
         TestHostPool._next_octet += 1
         if octet > 250:
             raise TestHostError("no addresses left on the test bridge")
-        # systemd-nspawn names the host side of the veth "vb-<name>" (15 chars at most).
         name = name or f"t{octet}-{distro.replace('debian', 'd')}"
-        if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", name):
-            raise ValueError(f"test host name {name!r}: use 1-12 of [a-z0-9-], letter first")
-        host = TestHost(name, f"{SUBNET_PREFIX}.{octet}", distro, "root", self.keypair.private_key)
-        directory = self.network.state_dir / name
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", name) or name in self._booted:
+            raise ValueError(f"test host name {name!r}: use [a-z0-9-], letter first, unique")
+        # nspawn names the veth "vb-<machine>" (15 chars at most, unique on this machine).
+        machine = f"n{self.network.number}-{octet}"
+        address = f"{self.network.subnet_prefix}.{octet}"
+        host = TestHost(name, address, distro, "root", self.keypair.private_key)
+        directory = self.network.state_dir / machine
         if directory.exists():
             _unmount(directory / "root")
             shutil.rmtree(directory)
@@ -246,8 +299,8 @@ class TestHostPool:
         self._configure_guest(root, host)
         log = (directory / "console.log").open("wb")
         process = subprocess.Popen(
-            ["systemd-nspawn", "-b", "-D", str(root), "-M", name, "--register=no",
-             "--keep-unit", "--console=read-only", f"--network-bridge={BRIDGE}",
+            ["systemd-nspawn", "-b", "-D", str(root), "-M", machine, "--register=no",
+             "--keep-unit", "--console=read-only", f"--network-bridge={self.network.bridge}",
              "--resolv-conf=off", "--link-journal=no"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
@@ -266,7 +319,9 @@ class TestHostPool:
         (root / "etc/hosts").write_text(f"127.0.0.1 localhost\n127.0.1.1 {host.name}\n")
         # Nothing listens on :53 there: lookups fail at once instead of timing out.
         (root / "etc/resolv.conf").unlink(missing_ok=True)
-        (root / "etc/resolv.conf").write_text(f"nameserver {BRIDGE_ADDRESS}\noptions timeout:1\n")
+        (root / "etc/resolv.conf").write_text(
+            f"nameserver {self.network.bridge_address}\noptions timeout:1\n"
+        )
         mirror = f"{self.network.apt_proxy_url}/deb.debian.org/debian"
         (root / "etc/apt/sources.list").write_text(
             f"deb {mirror} {release} main\ndeb {mirror} {release}-updates main\n"
@@ -415,17 +470,15 @@ def run_playbook(
 
 
 def _main(argv: list[str]) -> int:
-    """``boot DISTRO [NAME]`` keeps a host up until Ctrl-C; ``down`` cleans up."""
-    network = TestNetwork()
-    if argv[:1] == ["down"]:
-        network.down()
-        return 0
+    """``boot DISTRO [NAME]`` keeps a host up until Ctrl-C (or SIGTERM), then cleans up."""
     if len(argv) < 2 or argv[0] != "boot":
         print(__doc__)
         return 2
     if missing := missing_prerequisites():
         print(f"missing: {', '.join(missing)}; run {SETUP_SCRIPT}", file=sys.stderr)
         return 1
+    stop_on_sigterm()
+    network = TestNetwork()
     network.up()
     pool = TestHostPool(network, make_ssh_keypair(TESTHOSTS / "cli-ssh"))
     try:
@@ -439,6 +492,15 @@ def _main(argv: list[str]) -> int:
         pool.stop_all()
         network.down()
     return 0
+
+
+def stop_on_sigterm() -> None:
+    """Turns SIGTERM (CI time-outs, kill) into KeyboardInterrupt, so hosts are cleaned up."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 if __name__ == "__main__":
