@@ -39,6 +39,15 @@ def test_bad_ssh_target_is_named() -> None:
     assert "--ssh 'a@b@c' is not of the form user@host" in result.output
 
 
+def test_unreachable_ssh_host_is_one_clear_error(unused_port: int, tmp_path: Path) -> None:
+    target = f"root@127.0.0.1:{unused_port}"  # nothing listens there
+    args = ["bench", "http://127.0.0.1:1", "--model", "m", "--ssh", target]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert f"SSH to root@127.0.0.1:{unused_port} failed" in result.output
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.fixture
 def loopback_sshd(tmp_path: Path, unused_port: int) -> Iterator[tuple[str, Path]]:
     if not SSHD.is_file():
