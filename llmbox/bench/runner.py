@@ -133,7 +133,7 @@ class _ProgressUpdater:
         self._progress.update(self._task, completed=done, status=status)
 
 
-def _metrics(
+def level_metrics(
     records: list[RequestRecord],
     duration_s: float,
     telemetry: TelemetrySummary,
@@ -256,7 +256,7 @@ async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
             )
             result = BenchResult(
                 metadata=metadata,
-                metrics=_metrics(records, duration_s, telemetry, config.ceiling),
+                metrics=level_metrics(records, duration_s, telemetry, config.ceiling),
                 requests=[r.to_json() for r in records] if config.per_request else None,
             )
             outcome.results.append(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from llmbox.bench.metrics import (
@@ -13,7 +15,9 @@ from llmbox.bench.metrics import (
     stream_decode_tok_s,
     weakest_output_method,
 )
-from llmbox.bench.schema import OutputTokensMethod
+from llmbox.bench.runner import level_metrics
+from llmbox.bench.schema import EngineCeiling, OutputTokensMethod
+from llmbox.bench.telemetry import TelemetrySummary
 
 
 def test_inter_token_gaps_from_known_timestamps() -> None:
@@ -102,3 +106,22 @@ def test_weakest_output_method_wins() -> None:
     counted = RequestRecord(ok=True, error=None, e2e_s=0.2, token_times_s=(0.1,), output_tokens=1)
     assert weakest_output_method([usage]) is OutputTokensMethod.USAGE
     assert weakest_output_method([usage, counted]) is OutputTokensMethod.COUNTED
+
+
+def test_level_metrics_tokens_per_joule_and_ceiling_share() -> None:
+    records = [_record(0.1, 0.01, 11, 0.3), _record(0.1, 0.02, 11, 0.4)]  # 22 tokens
+    telemetry = TelemetrySummary(
+        gpu_power_w_mean=200.0, gpu_util_pct_mean=80.0, gpu_mem_used_mib_max=5000.0,
+        gpu_energy_j=11.0, gpu_temp_c_max=70.0, gpu_sm_clock_mhz_mean=2000.0,
+        cpu_util_pct_mean=30.0, mem_used_mib_max=2000.0, samples=5,
+    )  # fmt: skip
+    ceiling = EngineCeiling(
+        tool="llama-bench", build=None, n_prompt=16, n_gen=11, pp_tok_s=1000.0, tg_tok_s=150.0
+    )
+    metrics = level_metrics(records, 0.5, telemetry, ceiling)
+    assert metrics.tokens_per_joule == pytest.approx(2.0)  # 22 tokens / 11 J
+    assert metrics.gpu_power_w_mean == 200.0
+    # per stream 100 and 50 tok/s: mean 75, half of llama-bench's 150
+    assert metrics.tg_fraction_of_ceiling == pytest.approx(0.5)
+    no_gpu = dataclasses.replace(telemetry, gpu_energy_j=None, gpu_power_w_mean=None)
+    assert level_metrics(records, 0.5, no_gpu, None).tokens_per_joule is None

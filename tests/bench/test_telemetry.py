@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import sys
 import time
+import types
 
 import pytest
 
+from llmbox.bench.schema import GpuInfo
 from llmbox.bench.telemetry import (
     GpuReading,
     TelemetrySampler,
@@ -80,3 +83,71 @@ def test_no_gpu_host_reports_why_and_samples_cpu() -> None:
     assert summary.cpu_util_pct_mean > 0
     assert summary.mem_used_mib_max is not None
     assert summary.mem_used_mib_max > 0
+
+
+class _FakeNvml:
+    """The pynvml calls detect_gpu and NvmlGpuSource make, with two GPUs' figures
+    chosen by hand (NVML's units: mW, bytes, CUDA version as 1000*major + 10*minor)."""
+
+    NVML_TEMPERATURE_GPU = 0
+    NVML_CLOCK_SM = 1
+
+    def __init__(self) -> None:
+        self.shut_down = False
+
+    def nvmlInit(self) -> None:
+        pass
+
+    def nvmlShutdown(self) -> None:
+        self.shut_down = True
+
+    def nvmlDeviceGetCount(self) -> int:
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlSystemGetCudaDriverVersion(self) -> int:
+        return 12040
+
+    def nvmlSystemGetDriverVersion(self) -> bytes:
+        return b"550.54"
+
+    def nvmlDeviceGetName(self, handle: int) -> str:
+        return "NVIDIA GeForce RTX 4090"
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> types.SimpleNamespace:
+        gib = 1024**3
+        return types.SimpleNamespace(total=24 * gib, used=(handle + 1) * gib)
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        return [250_500, 149_500][handle]  # mW
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> types.SimpleNamespace:
+        return types.SimpleNamespace(gpu=[90, 30][handle])
+
+    def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
+        return [71, 64][handle]
+
+    def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:
+        return [2500, 2100][handle]
+
+
+def test_nvml_path_converts_units_and_aggregates_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    gpu, note, source = detect_gpu()
+    assert note is None
+    assert gpu == GpuInfo(
+        name="NVIDIA GeForce RTX 4090", count=2, driver="550.54", cuda="12.4",
+        memory_total_mib=24 * 1024,
+    )  # fmt: skip
+    assert source is not None
+    reading = source.read()
+    assert reading.power_w == pytest.approx(400.0)  # 250.5 W + 149.5 W
+    assert reading.util_pct == pytest.approx(60.0)  # mean of 90 and 30
+    assert reading.mem_used_mib == pytest.approx(3 * 1024)  # 1 GiB + 2 GiB
+    assert reading.temp_c == 71  # the hotter GPU
+    assert reading.sm_clock_mhz == pytest.approx(2300.0)
+    source.close()
+    assert fake.shut_down
