@@ -40,6 +40,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.path != "/v1/chat/completions":
             self._send(404, "application/json", b'{"error": "no such endpoint"}')
+        elif self.mode == "plain-sse":  # valid OpenAI SSE, but no usage and no timings
+            chunks = [{"choices": [{"delta": {"content": f"w{i} "}}]} for i in range(5)]
+            body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            self._send(200, "text/event-stream", body.encode())
         elif self.mode == "non-stream":
             answer = {"choices": [{"message": {"content": "hello"}}]}
             self._send(200, "application/json", json.dumps(answer).encode())
@@ -62,6 +66,19 @@ def _bench(url: str, out: Path) -> tuple[int, str]:
     args = ["bench", url, "--model", "m", "--concurrency", "1", "--requests", "2"]
     result = CliRunner().invoke(main, [*args, "--prompt-tokens", "8", "--out", str(out)])
     return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("fake_server", ["plain-sse"], indirect=True)
+def test_server_without_tokenizer_or_usage_is_labelled(fake_server: str, tmp_path: Path) -> None:
+    code, output = _bench(fake_server, tmp_path)
+    assert code == 0, output
+    (path,) = tmp_path.glob("*.json")
+    data = json.loads(path.read_text())
+    settings = data["metadata"]["settings"]
+    assert settings["prompt_tokens_method"] == "approximate"  # no /tokenize there
+    assert settings["output_tokens_method"] == "counted"  # no usage, no timings
+    assert data["metrics"]["output_tokens_mean"] == 5  # five content chunks counted
+    assert data["metadata"]["engine"] == {"name": "fake", "version": None}
 
 
 @pytest.mark.parametrize("fake_server", ["non-stream"], indirect=True)
