@@ -160,6 +160,7 @@ def bench(
     from rich.console import Console
 
     from llmbox.bench.client import BenchError
+    from llmbox.bench.remote import remote_bench_args
 
     console = Console(stderr=True)
     if requests is not None and duration is not None:
@@ -170,18 +171,23 @@ def bench(
     host = host_label or socket.gethostname()
     try:
         if ssh_target is not None:
-            remote_args = [url, "--model", model, "--concurrency", ",".join(map(str, concurrency))]
-            remote_args += ["--requests", str(requests)] if requests is not None else []
-            remote_args += ["--duration", str(duration)] if duration is not None else []
-            remote_args += ["--prompt-tokens", str(prompt_tokens)]
-            remote_args += ["--output-tokens", str(output_tokens), "--endpoint", endpoint]
-            remote_args += ["--warmup", str(warmup), "--request-timeout", str(request_timeout)]
-            # Unless told otherwise, the remote host names itself.
-            remote_args += ["--host-label", host_label] if host_label is not None else []
-            remote_args += ["--model-file", str(model_file)] if model_file is not None else []
-            remote_args += ["--llama-bench", str(llama_bench)] if llama_bench is not None else []
-            remote_args += ["--engine-ceiling"] if engine_ceiling else []
-            remote_args += ["--per-request"] if per_request else []
+            remote_args = remote_bench_args(
+                url=url,
+                model=model,
+                concurrency=concurrency,
+                requests=requests,
+                duration=duration,
+                prompt_tokens=prompt_tokens,
+                output_tokens=output_tokens,
+                endpoint=endpoint,
+                warmup=warmup,
+                request_timeout=request_timeout,
+                host_label=host_label,
+                model_file=model_file,
+                llama_bench=llama_bench,
+                engine_ceiling=engine_ceiling,
+                per_request=per_request,
+            )
             _bench_remote(
                 ssh_target=ssh_target,
                 ssh_key=ssh_key,

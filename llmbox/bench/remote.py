@@ -45,6 +45,41 @@ class RemoteRun:
     output: str
 
 
+def remote_bench_args(
+    *,
+    url: str,
+    model: str,
+    concurrency: Sequence[int],
+    requests: int | None,
+    duration: float | None,
+    prompt_tokens: int,
+    output_tokens: int,
+    endpoint: str,
+    warmup: int,
+    request_timeout: float,
+    host_label: str | None,
+    model_file: Path | None,
+    llama_bench: Path | None,
+    engine_ceiling: bool,
+    per_request: bool,
+) -> list[str]:
+    """The same measurement's options for the remote `llmbox bench` (no --ssh, --out or
+    key: those are the remote run's own)."""
+    args = [url, "--model", model, "--concurrency", ",".join(map(str, concurrency))]
+    args += ["--requests", str(requests)] if requests is not None else []
+    args += ["--duration", str(duration)] if duration is not None else []
+    args += ["--prompt-tokens", str(prompt_tokens), "--output-tokens", str(output_tokens)]
+    args += ["--endpoint", endpoint, "--warmup", str(warmup)]
+    args += ["--request-timeout", str(request_timeout)]
+    # Unless told otherwise, the remote host names itself.
+    args += ["--host-label", host_label] if host_label is not None else []
+    args += ["--model-file", str(model_file)] if model_file is not None else []
+    args += ["--llama-bench", str(llama_bench)] if llama_bench is not None else []
+    args += ["--engine-ceiling"] if engine_ceiling else []
+    args += ["--per-request"] if per_request else []
+    return args
+
+
 def remote_command(llmbox: str, bench_args: Sequence[str], remote_out: str, with_key: bool) -> str:
     args = [llmbox, "bench", *bench_args, "--out", remote_out]
     if with_key:

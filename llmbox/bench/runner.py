@@ -42,12 +42,13 @@ from llmbox.bench.schema import (
     BenchResult,
     Endpoint,
     EngineCeiling,
+    GpuInfo,
     Metadata,
     Metrics,
     Settings,
     write_result,
 )
-from llmbox.bench.telemetry import TelemetrySampler, TelemetrySummary, detect_gpu
+from llmbox.bench.telemetry import GpuSource, TelemetrySampler, TelemetrySummary, detect_gpu
 
 _PROMPT_POOL = 64  # distinct prompts per run; requests beyond that reuse them in turn
 
@@ -160,9 +161,13 @@ def level_metrics(
     )
 
 
-async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
+async def _sweep(
+    config: BenchConfig,
+    console: Console,
+    gpu_found: tuple[GpuInfo | None, str | None, GpuSource | None],
+) -> SweepOutcome:
     outcome = SweepOutcome()
-    gpu, gpu_note, gpu_source = detect_gpu()
+    gpu, gpu_note, gpu_source = gpu_found
     sampler = TelemetrySampler(gpu_source)
     limits = httpx.Limits(max_connections=max(config.concurrency) + 4)
     timeout = httpx.Timeout(config.request_timeout_s, connect=10.0)
@@ -265,11 +270,14 @@ async def _sweep(config: BenchConfig, console: Console) -> SweepOutcome:
                 outcome.error = level_error
             if server_gone:
                 break
-    if gpu_source is not None:
-        gpu_source.close()
     return outcome
 
 
 def run_sweep(config: BenchConfig, console: Console) -> SweepOutcome:
     """Run the whole sweep; BenchError before any level means nothing was measured."""
-    return asyncio.run(_sweep(config, console))
+    gpu_found = detect_gpu()
+    try:
+        return asyncio.run(_sweep(config, console, gpu_found))
+    finally:
+        if gpu_found[2] is not None:
+            gpu_found[2].close()

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
-from llmbox.bench.remote import SshTarget
+from llmbox.bench.cli import bench
+from llmbox.bench.remote import SshTarget, remote_bench_args
 from llmbox.cli import main
 
 if TYPE_CHECKING:
@@ -109,3 +110,27 @@ def test_bench_over_ssh_brings_results_back(
     assert data["metadata"]["host"] == "gpu-box"
     # The key travelled on stdin, never on a command line the remote host could log.
     assert llama_server.api_key not in result.output
+
+
+def test_remote_args_mean_the_same_measurement() -> None:
+    args = remote_bench_args(
+        url="http://127.0.0.1:8080", model="smollm2", concurrency=(1, 4), requests=None,
+        duration=30.0, prompt_tokens=64, output_tokens=32, endpoint="completions", warmup=3,
+        request_timeout=60.0, host_label=None, model_file=Path("/m/x.Q4_1.gguf"),
+        llama_bench=None, engine_ceiling=True, per_request=True,
+    )  # fmt: skip
+    params = bench.make_context("bench", [*args, "--out", "/tmp/o"]).params
+    assert params["url"] == "http://127.0.0.1:8080"
+    assert params["concurrency"] == (1, 4)
+    assert (params["requests"], params["duration"]) == (None, 30.0)
+    assert (params["prompt_tokens"], params["output_tokens"]) == (64, 32)
+    assert (params["endpoint"], params["warmup"], params["request_timeout"]) == (
+        "completions",
+        3,
+        60.0,
+    )
+    assert params["host_label"] is None  # the remote host names itself
+    assert params["model_file"] == Path("/m/x.Q4_1.gguf")
+    assert params["engine_ceiling"] is True
+    assert params["per_request"] is True
+    assert params["ssh_target"] is None  # never recursive
