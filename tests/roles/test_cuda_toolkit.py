@@ -44,7 +44,7 @@ def _assert_untouched(host: TestHost) -> None:
 def test_cpu_only_host_is_skipped_without_changes(
     boot_host: Callable[..., TestHost], tmp_path: Path
 ) -> None:
-    host = boot_host("debian13")
+    host = boot_host("debian12")
 
     first = _converge(host, tmp_path)
     assert first.rc == 0, first.stdout
@@ -84,7 +84,7 @@ def test_cuda_version_too_new_for_the_driver_branch_is_refused(
 def test_declared_driver_branch_takes_precedence_and_lists_what_it_runs(
     boot_host: Callable[..., TestHost], tmp_path: Path
 ) -> None:
-    host = boot_host("debian13")
+    host = boot_host("debian12")
 
     result = _converge(
         host,
@@ -120,7 +120,7 @@ def test_compatible_pair_passes_preflight_and_skips_on_cpu_host(
 def test_required_and_bad_values_stop_in_preflight(
     boot_host: Callable[..., TestHost], tmp_path: Path
 ) -> None:
-    host = boot_host("debian13")
+    host = boot_host("debian12")
 
     required = _converge(host, tmp_path, {"cuda_toolkit_required": True})
     assert required.rc != 0

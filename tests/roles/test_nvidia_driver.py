@@ -126,7 +126,7 @@ def test_required_gpu_missing_fails_clearly_and_changes_nothing(
 def test_bad_variable_type_is_rejected_by_the_first_task(
     boot_host: Callable[..., TestHost], tmp_path: Path
 ) -> None:
-    host = boot_host("debian13")
+    host = boot_host("debian12")
     _mark(host)
 
     result = run_playbook(_playbook(tmp_path), [host], {"nvidia_driver_required": "maybe"})
@@ -176,7 +176,7 @@ def test_matching_driver_already_present_changes_nothing(
     nvidia-smi lists, as on hosts whose /sys hides the PCI bus). It proves the
     comparison and the "nothing changes" path, not any real driver.
     """
-    host = boot_host("debian13")
+    host = boot_host("debian12")
     _install_stand_in(host)
     _mark(host)
 

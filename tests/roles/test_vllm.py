@@ -54,7 +54,7 @@ def _assert_untouched(host: TestHost) -> None:
 def test_gpu_less_host_is_refused_with_what_was_found_and_needed(
     boot_host: Callable[..., TestHost], tmp_path: Path, check: bool
 ) -> None:
-    host = boot_host("debian13")
+    host = boot_host("debian12")
     pci_count = int(host.ssh("ls /sys/bus/pci/devices | wc -l").stdout)
 
     result = _converge(host, tmp_path, {"vllm_api_key": API_KEY}, check=check)
@@ -277,7 +277,7 @@ def test_rendered_unit_is_valid_for_systemd(
         tmp_path,
         {"vllm_api_key": API_KEY, "__vllm_tensor_parallel_size": 2, "__vllm_model_path": "/m"},
     )
-    host = boot_host("debian13")
+    host = boot_host("debian12")
     host.ssh(
         "useradd --system --no-create-home vllm && mkdir -p /opt/vllm/venv/bin /etc/vllm "
         "/var/cache/vllm && ln -s /bin/true /opt/vllm/venv/bin/vllm && touch /etc/vllm/vllm.env"
