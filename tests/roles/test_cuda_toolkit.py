@@ -190,3 +190,28 @@ def test_loaded_driver_too_old_for_the_cuda_version_is_refused(
     ) in result.stdout
     assert result.stats[host.name]["changed"] == 0
     _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_roles_in_site_order_share_one_gpu_detection(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """nvidia_driver's facts are what cuda_toolkit (and vllm) read: detection runs once."""
+    host = boot_host("debian12")
+    play = [
+        {
+            "name": "GPU roles in site.yml order",
+            "hosts": "llm_servers",
+            "roles": ["nvidia_driver", "cuda_toolkit"],
+        }
+    ]
+    playbook = tmp_path / "gpu_roles.yml"
+    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
+
+    result = run_playbook(playbook, [host])
+
+    assert result.rc == 0, result.stdout
+    assert result.changed() == 0
+    assert result.stdout.count("TASK [nvidia_driver : List the PCI devices") == 1
+    assert "skipping the NVIDIA driver" in result.stdout
+    assert "skipping CUDA toolkit 12.4 (CPU-only host)" in result.stdout
