@@ -66,6 +66,7 @@ def test_gpu_less_host_is_refused_with_what_was_found_and_needed(
         f"{host.name} has none: {pci_count} PCI devices, none with vendor 0x10de"
     ) in result.stdout
     assert "Serve this host with llama.cpp (llmbox_engine: llama_cpp)" in result.stdout
+    assert "The vllm role changed nothing." in result.stdout
     assert API_KEY not in result.stdout
     _assert_untouched(host)
 
