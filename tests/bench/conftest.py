@@ -80,10 +80,13 @@ def start_llama_server(log_dir: Path, parallel: int = 4) -> LlamaServer:
     model = smollm2_model()
     port = free_port()
     log = log_dir / f"llama-server-{port}.log"
+    # One thread: ggml's threads wait for each other at every op, so on a busy 2-core
+    # machine a second thread that gets descheduled stalls the whole server, and the
+    # figures the tests compare would measure the neighbours instead of the server.
     command = [
         str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
         "--api-key", API_KEY, "--parallel", str(parallel), "--ctx-size", str(1024 * parallel),
-        "--threads", "2",
+        "--threads", "1",
     ]  # fmt: skip
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

@@ -111,7 +111,11 @@ def test_each_level_gets_prompts_the_server_has_not_cached(llama_server: LlamaSe
 def test_concurrency_4_delivers_more_than_1(llama_server: LlamaServer, tmp_path: Path) -> None:
     # Levels interleaved (1, 4, 1, 4) so a burst of other work on a shared machine
     # lands on both sides of the comparison rather than on one level.
-    config = _config(llama_server, tmp_path, concurrency=(1, 4, 1, 4), requests=8, output_tokens=32)
+    # Short prompts, longer outputs: the comparison is about batched generation.
+    config = _config(
+        llama_server, tmp_path, concurrency=(1, 4, 1, 4), requests=8, prompt_tokens=8,
+        output_tokens=64,
+    )  # fmt: skip
     results = run_sweep(config, _quiet()).results
     assert all(r.metrics.failed == 0 for r in results)
     by_level: dict[int, list[float]] = {1: [], 4: []}
