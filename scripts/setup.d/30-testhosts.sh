@@ -17,17 +17,12 @@ for cmd in debootstrap:debootstrap systemd-nspawn:systemd-container \
 done
 if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -qq
-    # apt-cacher-ng's package starts its own daemon on :3142 where a service manager
-    # exists; the tests run their own instance with their own config (no Remap lines).
+    # apt-cacher-ng's package may start its own daemon on :3142; the tests run their
+    # own instances (own config, no Remap lines) on :3143 of their bridges, so the two
+    # never collide and this script never has to stop anything.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${need[@]}" debian-archive-keyring >/dev/null
 fi
-# A packaged apt-cacher-ng instance (if any was started) would hold the port the
-# tests' own instance needs on the bridge address only; it binds all addresses.
-if pgrep -x apt-cacher-ng >/dev/null && [ -z "${LLMBOX_KEEP_SYSTEM_ACNG:-}" ]; then
-    [ -x /etc/init.d/apt-cacher-ng ] && /etc/init.d/apt-cacher-ng stop >/dev/null 2>&1 || true
-fi
-
 mirror="${LLMBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 include=openssh-server,python3,python3-apt,sudo,dbus,systemd-sysv,iproute2,libpam-systemd,ca-certificates
 for release in bookworm trixie; do

@@ -67,7 +67,7 @@ def test_network() -> Iterator[TestNetwork]:
 
 @pytest.fixture(scope="session")
 def apt_proxy(test_network: TestNetwork) -> str:
-    """URL of the apt-cacher-ng the guests use (``http://10.213.<N>.1:3142``)."""
+    """URL of the apt-cacher-ng the guests use (``http://10.213.<N>.1:3143``)."""
     return test_network.apt_proxy_url
 
 

@@ -39,7 +39,7 @@ SETUP_SCRIPT = "scripts/setup.d/30-testhosts.sh"
 # exist only on this machine (several sessions may run side by side), N from this range.
 SUBNET_BASE = "10.213"
 NETWORK_NUMBERS = range(47, 250)
-APT_PROXY_PORT = 3142
+APT_PROXY_PORT = 3143  # not apt-cacher-ng's default 3142, which its package may hold
 FIRST_HOST_OCTET = 10
 
 RELEASES = {"debian12": "bookworm", "debian13": "trixie"}
