@@ -7,6 +7,7 @@ answers the ``aws:ec2/getAmi:getAmi`` call the servers component makes.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -85,9 +86,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return [r for r in self.resources if r.typ == type_token]
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's test runtime schedules on the thread's current event loop and keeps
+    futures on it across tests. A test that ran ``asyncio.run`` earlier in the session
+    (the bench client does) leaves the thread with none, so make one once and keep it."""
+    policy = asyncio.get_event_loop_policy()
+    try:
+        policy.get_event_loop()
+    except RuntimeError:
+        policy.set_event_loop(policy.new_event_loop())
+
+
 @pytest.fixture
 def mocks() -> RecordingMocks:
     """Fresh mocks per test; set before any resource of that test is created."""
+    _ensure_event_loop()
     recording = RecordingMocks()
     pulumi.runtime.set_mocks(recording, project="llmbox", stack="dev", preview=False)
     return recording
