@@ -58,8 +58,8 @@ def test_every_option_is_prefixed_typed_and_described(role: Path) -> None:
 def test_spec_defaults_equal_defaults_main(role: Path) -> None:
     defaults = _load(role / "defaults" / "main.yml") or {}
     for name, option in _options(role).items():
-        if "default" in option and name in defaults:
-            assert option["default"] == defaults[name], f"{name}: spec and defaults disagree"
+        assert "default" in option, f"{name}: meta/argument_specs.yml declares no default"
+        assert option["default"] == defaults.get(name), f"{name}: spec and defaults disagree"
 
 
 @pytest.mark.parametrize("role", ROLE_DIRS, ids=lambda p: p.name)
@@ -75,3 +75,13 @@ def test_plain_defaults_have_the_declared_type(role: Path) -> None:
             assert not isinstance(value, bool), f"{name}={value!r} is a bool, not an int"
         if "choices" in option:
             assert value in option["choices"], f"{name}={value!r} not in {option['choices']}"
+
+
+SECRET_SUFFIXES = ("_api_key", "_password", "_token", "_secret")
+
+
+@pytest.mark.parametrize("role", ROLE_DIRS, ids=lambda p: p.name)
+def test_secret_options_are_never_logged(role: Path) -> None:
+    secrets = {n: o for n, o in _options(role).items() if n.endswith(SECRET_SUFFIXES)}
+    for name, option in secrets.items():
+        assert option.get("no_log") is True, f"{name} is a secret without no_log: true"

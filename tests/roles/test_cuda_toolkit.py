@@ -144,15 +144,6 @@ def test_required_and_bad_values_stop_in_preflight(
     _assert_untouched(host)
 
 
-def test_argument_specs_mirror_the_defaults() -> None:
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][
-        "main"
-    ]["options"]
-    assert set(options) == set(defaults)
-    assert {name: spec["default"] for name, spec in options.items()} == defaults
-
-
 def test_version_choices_are_exactly_the_driver_table() -> None:
     table = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["__cuda_toolkit_min_driver"]
     options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][

@@ -209,16 +209,6 @@ def test_different_driver_already_present_is_not_replaced_silently(
     _assert_untouched(host)
 
 
-def test_argument_specs_mirror_the_defaults() -> None:
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][
-        "main"
-    ]["options"]
-    assert set(options) == set(defaults)
-    assert {name: spec["default"] for name, spec in options.items()} == defaults
-    assert all(spec.get("description") and spec.get("type") for spec in options.values())
-
-
 @pytest.mark.parametrize("distro", ["Debian-12", "Debian-13", "Ubuntu-22", "Ubuntu-24"])
 def test_every_supported_distribution_has_its_package_names(distro: str) -> None:
     per_distro = yaml.safe_load((ROLE / "vars" / f"{distro}.yml").read_text())

@@ -254,16 +254,6 @@ def test_unit_omits_optional_flags_at_their_defaults(tmp_path: Path) -> None:
     assert argv[argv.index("--tensor-parallel-size") + 1] == "1"
 
 
-def test_argument_specs_mirror_the_defaults() -> None:
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    options = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"][
-        "main"
-    ]["options"]
-    assert set(options) == set(defaults)
-    assert {name: spec["default"] for name, spec in options.items()} == defaults
-    assert options["vllm_api_key"]["no_log"] is True
-
-
 @pytest.mark.real_host
 def test_rendered_unit_is_valid_for_systemd(
     boot_host: Callable[..., TestHost], tmp_path: Path
