@@ -25,18 +25,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "roles"))
 
+from playbook_runner import TEST_API_KEY, run_playbook
 from rich.console import Console
 from testhosts import (
     CACHE,
     REPO_ROOT,
     SETUP_SCRIPT,
-    TEST_API_KEY,
     TestHost,
     TestHostPool,
     TestNetwork,
     make_ssh_keypair,
     missing_prerequisites,
-    run_playbook,
 )
 
 RESULT = REPO_ROOT / "benchmarks" / "results" / "converge.json"

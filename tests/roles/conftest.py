@@ -24,18 +24,15 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from playbook_runner import TEST_API_KEY, OfficeConverge, PlaybookResult, run_playbook
 from testhosts import (
     SETUP_SCRIPT,
-    TEST_API_KEY,
-    OfficeConverge,
-    PlaybookResult,
     SshKeypair,
     TestHost,
     TestHostPool,
     TestNetwork,
     make_ssh_keypair,
     missing_prerequisites,
-    run_playbook,
     stop_on_sigterm,
 )
 

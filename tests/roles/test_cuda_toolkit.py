@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from testhosts import PlaybookResult, TestHost, run_playbook
+from playbook_runner import PlaybookResult, converge_role, run_playbook
+from testhosts import TestHost
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "cuda_toolkit"
 
@@ -25,12 +26,10 @@ def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
 
 
-def _converge(host: TestHost, tmp_path: Path, extra_vars: dict[str, Any] | None = None,
-              *, check: bool = False) -> PlaybookResult:  # fmt: skip
-    play = [{"name": "Converge cuda_toolkit", "hosts": "llm_servers", "roles": ["cuda_toolkit"]}]
-    playbook = tmp_path / "cuda_toolkit.yml"
-    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
-    return run_playbook(playbook, [host], extra_vars, check=check)
+def _converge(
+    host: TestHost, tmp_path: Path, extra_vars: dict[str, Any] | None = None, *, check: bool = False
+) -> PlaybookResult:
+    return converge_role("cuda_toolkit", [host], tmp_path, extra_vars, check=check)
 
 
 def _assert_untouched(host: TestHost) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from testhosts import OfficeConverge, TestHost, run_playbook
+from playbook_runner import OfficeConverge, run_playbook
+from testhosts import TestHost
 
 pytestmark = pytest.mark.real_host
 

@@ -10,14 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from playbook_runner import TEST_API_KEY, OfficeConverge, run_playbook
 from test_site import chat
-from testhosts import (
-    REPO_ROOT,
-    TEST_API_KEY,
-    OfficeConverge,
-    TestHost,
-    run_playbook,
-)
+from testhosts import REPO_ROOT, TestHost
 
 pytestmark = pytest.mark.real_host
 

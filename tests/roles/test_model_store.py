@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playbook_runner import TEST_API_KEY, OfficeConverge, run_playbook
 from test_site import MODEL, SMOLLM2_SHA256, chat
-from testhosts import TEST_API_KEY, OfficeConverge, TestHost, TestNetwork, run_playbook
+from testhosts import TestHost, TestNetwork
 
 pytestmark = pytest.mark.real_host
 

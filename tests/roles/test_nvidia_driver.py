@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from testhosts import TestHost, run_playbook
+from playbook_runner import run_playbook
+from testhosts import TestHost
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "nvidia_driver"
 

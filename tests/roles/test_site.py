@@ -8,7 +8,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from testhosts import CACHE, TEST_API_KEY, OfficeConverge, TestHost
+from playbook_runner import TEST_API_KEY, OfficeConverge
+from testhosts import CACHE, TestHost
 
 pytestmark = pytest.mark.real_host
 

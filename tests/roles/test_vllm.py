@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from testhosts import PlaybookResult, TestHost, run_playbook
+from playbook_runner import PlaybookResult, converge_role
+from testhosts import TestHost
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "vllm"
@@ -33,12 +34,10 @@ def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
 
 
-def _converge(host: TestHost, tmp_path: Path, extra_vars: dict[str, Any], *,
-              check: bool = False) -> PlaybookResult:  # fmt: skip
-    play = [{"name": "Converge vllm", "hosts": "llm_servers", "roles": ["vllm"]}]
-    playbook = tmp_path / "vllm.yml"
-    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
-    return run_playbook(playbook, [host], extra_vars, check=check)
+def _converge(
+    host: TestHost, tmp_path: Path, extra_vars: dict[str, Any] | None = None, *, check: bool = False
+) -> PlaybookResult:
+    return converge_role("vllm", [host], tmp_path, extra_vars, check=check)
 
 
 def _assert_untouched(host: TestHost) -> None:
