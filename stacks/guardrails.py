@@ -86,25 +86,11 @@ class Guardrails(TaggedComponent):
 
     def _schedules(self, name: str, config: GuardrailConfig, servers: GpuServers) -> None:
         assert config.schedule is not None  # checked by the caller
-        role = self.track(
-            aws.iam.Role(
-                f"{name}-scheduler",
-                description="llmbox: lets EventBridge Scheduler start and stop the GPU hosts",
-                assume_role_policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "scheduler.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                ),
-                tags=self.tags("scheduler"),
-                opts=self.child(),
-            )
+        role = self.service_role(
+            f"{name}-scheduler",
+            "scheduler.amazonaws.com",
+            "llmbox: lets EventBridge Scheduler start and stop the GPU hosts",
+            "scheduler",
         )
         policy = self.track(
             aws.iam.RolePolicy(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 
 import pulumi
@@ -152,25 +151,11 @@ class GpuServers(TaggedComponent):
         return image.id
 
     def _instance_profile(self, name: str) -> aws.iam.InstanceProfile:
-        role = self.track(
-            aws.iam.Role(
-                f"{name}-host",
-                description="llmbox GPU hosts: SSM Session Manager access",
-                assume_role_policy=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "ec2.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                ),
-                tags=self.tags("host"),
-                opts=self.child(),
-            )
+        role = self.service_role(
+            f"{name}-host",
+            "ec2.amazonaws.com",
+            "llmbox GPU hosts: SSM Session Manager access",
+            "host",
         )
         self.track(
             aws.iam.RolePolicyAttachment(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import TypeVar
 
 import pulumi
+import pulumi_aws as aws
 
 from stacks.config import CostTags
 
@@ -58,3 +60,20 @@ class TaggedComponent(pulumi.ComponentResource):
         """Remember a child so tests can wait until every one is registered."""
         self.resources.append(resource)
         return resource
+
+    def service_role(self, name: str, service: str, description: str, tag: str) -> aws.iam.Role:
+        """An IAM role that only the AWS service ``service`` (e.g. ec2.amazonaws.com) may assume."""
+        statement = {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+        }
+        return self.track(
+            aws.iam.Role(
+                name,
+                description=description,
+                assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+                tags=self.tags(tag),
+                opts=self.child(),
+            )
+        )
