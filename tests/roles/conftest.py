@@ -138,3 +138,9 @@ def converged_office(
     second = run_playbook("playbooks/site.yml", hosts, office_vars)
     check = run_playbook("playbooks/site.yml", hosts, office_vars, check=True)
     return OfficeConverge(office_hosts, first, second, check)
+
+
+@pytest.fixture
+def one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Task results as JSON: messages stay on one line with their quotes as written."""
+    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")

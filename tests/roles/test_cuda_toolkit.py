@@ -20,10 +20,8 @@ from testhosts import TestHost
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "cuda_toolkit"
 
 
-@pytest.fixture(autouse=True)
-def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Task results as JSON: messages stay on one line with their quotes as written."""
-    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
+# Assertions quote role messages as written: keep each task result on one line.
+pytestmark = pytest.mark.usefixtures("one_line_results")
 
 
 def _converge(

@@ -19,10 +19,8 @@ from testhosts import TestHost
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "nvidia_driver"
 
 
-@pytest.fixture(autouse=True)
-def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Task results as JSON: messages stay on one line with their quotes as written."""
-    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
+# Assertions quote role messages as written: keep each task result on one line.
+pytestmark = pytest.mark.usefixtures("one_line_results")
 
 
 # Files and packages the role would create on a GPU host; none may appear on a skipped one.

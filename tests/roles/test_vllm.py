@@ -28,10 +28,8 @@ ROLE = REPO / "roles" / "vllm"
 API_KEY = "test-key-0123456789-do-not-print"
 
 
-@pytest.fixture(autouse=True)
-def _one_line_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Task results as JSON: messages stay on one line with their quotes as written."""
-    monkeypatch.setenv("ANSIBLE_CALLBACK_RESULT_FORMAT", "json")
+# Assertions quote role messages as written: keep each task result on one line.
+pytestmark = pytest.mark.usefixtures("one_line_results")
 
 
 def _converge(
