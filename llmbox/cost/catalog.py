@@ -109,6 +109,7 @@ _COLUMNS: dict[str, tuple[type[Any], list[tuple[str, str, str]]]] = {
         [
             ("Name", "name", "s"),
             ("ParamsB", "params_b", "f"),
+            ("ActiveParamsB", "active_params_b", "f?"),
             ("Layers", "layers", "i"),
             ("KvHeads", "kv_heads", "i"),
             ("HeadDim", "head_dim", "i"),

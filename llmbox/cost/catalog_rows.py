@@ -94,10 +94,15 @@ class ApiPrice:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """An open model's shape: parameters (billions) and what sizes its KV cache."""
+    """An open model's shape: parameters (billions) and what sizes its KV cache.
+
+    ``active_params_b`` is ``None`` for a dense model; for a mixture of experts it is the
+    parameters one token reads (what the decode roofline divides the bandwidth by).
+    """
 
     name: str
     params_b: float
+    active_params_b: float | None
     layers: int
     kv_heads: int
     head_dim: int

@@ -197,7 +197,8 @@ def fit(  # noqa: PLR0917 - click passes every option as an argument
         row, card = data.model(model), data.gpu(gpu)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    shape = ModelShape(row.name, row.params_b, row.layers, row.kv_heads, row.head_dim)
+    shape = ModelShape(row.name, row.params_b, row.layers, row.kv_heads, row.head_dim,
+                       row.active_params_b)  # fmt: skip
     result = check_fit(shape, quantization, card.vram_gb, gpu_count=gpus,
                        context_tokens=context, parallel_slots=parallel)  # fmt: skip
     click.echo(

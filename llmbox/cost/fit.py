@@ -13,7 +13,8 @@ GIB = 2**30
 
 
 class Quantization(StrEnum):
-    """llama.cpp weight formats the fit check and the roofline estimate know."""
+    """Weight formats the fit check and the roofline estimate know: llama.cpp's GGUF types
+    and the formats current open models ship in (FP8; MXFP4, gpt-oss's MoE weights)."""
 
     Q4_0 = "Q4_0"
     Q4_1 = "Q4_1"
@@ -25,6 +26,8 @@ class Quantization(StrEnum):
     F16 = "F16"
     BF16 = "BF16"
     F32 = "F32"
+    FP8 = "FP8"
+    MXFP4 = "MXFP4"
 
 
 # Average bits per weight of each format, scales included (llama.cpp's quantize tool
@@ -40,6 +43,10 @@ BITS_PER_WEIGHT: dict[Quantization, float] = {
     Quantization.F16: 16.0,
     Quantization.BF16: 16.0,
     Quantization.F32: 32.0,
+    # 8-bit floats; the per-tensor or per-channel scales add well under 0.1 bit per weight
+    Quantization.FP8: 8.0,
+    # OCP microscaling: 4-bit E2M1 values + one 8-bit E8M0 scale per block of 32 = 4.25 bits
+    Quantization.MXFP4: 4.25,
 }
 
 # llama.cpp keeps the KV cache in F16 unless told otherwise.
@@ -53,13 +60,23 @@ APPROX_KV_BYTES_PER_TOKEN_PER_BILLION_PARAMS = 2 * 32 * 8 * 128 * 2 / 8.03
 
 @dataclass(frozen=True)
 class ModelShape:
-    """What the fit check needs to know about a model; the shape fields may be unknown."""
+    """What the fit check needs to know about a model; the shape fields may be unknown.
+
+    ``active_params_b`` is set for a mixture-of-experts model: all of ``params_b`` must fit
+    in memory, but decoding a token reads only the active parameters.
+    """
 
     name: str
     params_b: float
     layers: int | None = None
     kv_heads: int | None = None
     head_dim: int | None = None
+    active_params_b: float | None = None
+
+    @property
+    def read_params_b(self) -> float:
+        """Parameters read from memory per generated token (all of them for a dense model)."""
+        return self.active_params_b or self.params_b
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 Order of preference for every figure: measured (bench results) > given in the scenario >
 catalog row > an estimate by a stated rule. The estimates:
 
-- throughput: decode is memory-bound, so tokens/s ~ bandwidth / model bytes x efficiency,
-  the efficiency being the median of (published tg / roofline) over the catalog's rows;
+- throughput: see ``llmbox.cost.throughput`` (bandwidth roofline for one stream, scaled to
+  the scenario's concurrency by the batched-decode rule);
 - power under load: whole-system idle power + the GPU's TDP (an upper bound: GPUs draw
   well under TDP while generating);
 - idle power: the catalog's measured idle whole-system figure.
@@ -12,17 +12,23 @@ catalog row > an estimate by a stated rule. The estimates:
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
 from llmbox.cost.catalog import Catalog, Gpu, HardwareBuild
-from llmbox.cost.fit import FitResult, ModelShape, Quantization, check_fit, weights_bytes
+from llmbox.cost.fit import FitResult, ModelShape, check_fit
 from llmbox.cost.provenance import Figure, Provenance
 from llmbox.cost.results import BenchResult, pick_result
-from llmbox.cost.scenario import ModelChoice, OptionKind, OptionSpec, Scenario
+from llmbox.cost.scenario import OptionKind, OptionSpec, Scenario
+from llmbox.cost.throughput import (
+    Calibration,
+    ThroughputInputs,
+    box_throughput,
+    calibrate,
+    model_shape,
+)
 
-# Used only when the catalog has no row to calibrate on.
-FALLBACK_EFFICIENCY = 0.65
+__all__ = ["Calibration", "ResolvedOption", "model_shape", "resolve_options"]
+
 FALLBACK_IDLE_POWER_W = 50.0
 
 
@@ -43,55 +49,8 @@ class ResolvedOption:
     hourly_low: Figure | None = None
     hourly_high: Figure | None = None
     price_basis: str = ""
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The roofline efficiency factor and what it was calibrated on."""
-
-    efficiency: float
-    rows: int
-
-    @property
-    def how(self) -> str:
-        if self.rows == 0:
-            return f"efficiency {self.efficiency:.2f} assumed (no catalog rows to calibrate on)"
-        return f"efficiency {self.efficiency:.2f}, median of {self.rows} catalog rows"
-
-
-def model_shape(choice: ModelChoice, catalog: Catalog) -> ModelShape:
-    """The scenario's model from the catalog, with any inline fields taking precedence."""
-    try:
-        row = catalog.model(choice.name)
-    except ValueError as error:
-        if choice.params_b is None:
-            raise ValueError(f"model.name: {error}; or give params_b for an inline model") from None
-        return ModelShape(
-            choice.name, choice.params_b, choice.layers, choice.kv_heads, choice.head_dim
-        )
-    return ModelShape(
-        row.name,
-        choice.params_b or row.params_b,
-        choice.layers or row.layers,
-        choice.kv_heads or row.kv_heads,
-        choice.head_dim or row.head_dim,
-    )
-
-
-def calibrate(catalog: Catalog) -> Calibration:
-    """Median ratio of published generation speed to the bandwidth roofline."""
-    ratios = []
-    for row in catalog.throughputs:
-        try:
-            gpu, model = catalog.gpu(row.gpu), catalog.model(row.model)
-            quant = Quantization(row.quantization)
-        except ValueError:
-            continue  # a row we cannot size: skip it rather than guess
-        roofline = gpu.bandwidth_gbps * 1e9 / weights_bytes(model.params_b, quant)
-        ratios.append(row.tg_tok_s / roofline)
-    if not ratios:
-        return Calibration(FALLBACK_EFFICIENCY, 0)
-    return Calibration(statistics.median(ratios), len(ratios))
+    # the concurrency ``throughput`` describes: 1 = one stream, n = the box's aggregate
+    streams: int = 1
 
 
 @dataclass(frozen=True)
@@ -106,22 +65,14 @@ class _Context:
 def _throughput(
     ctx: _Context, spec: OptionSpec, gpu: Gpu, gpu_count: int, measured: BenchResult | None
 ) -> Figure:
-    if measured is not None:
-        detail = f"{measured.path.name}, output_tok_s at concurrency {measured.concurrency}"
-        return Figure(measured.output_tok_s, Provenance.MEASURED, detail)
-    if spec.tok_s is not None:
-        return Figure(spec.tok_s, Provenance.SCENARIO, "tok_s in scenario")
-    quant = ctx.scenario.model.quantization
-    row = ctx.catalog.throughput(gpu.name, ctx.shape.name, quant)
-    if row is not None:
-        return Figure(row.tg_tok_s, Provenance.CATALOG, f"{row.source}, {row.as_of}")
-    model_gb = weights_bytes(ctx.shape.params_b, quant) / 1e9
-    roofline = gpu.bandwidth_gbps / model_gb
-    detail = f"roofline {gpu.bandwidth_gbps:g} GB/s / {model_gb:.2f} GB x {ctx.calibration.how}"
-    if gpu_count > 1:
-        # llama.cpp splits layers across GPUs: one stream reads them one GPU after another
-        detail += "; layers split across GPUs decode no faster than one GPU"
-    return Figure(roofline * ctx.calibration.efficiency, Provenance.ESTIMATED, detail)
+    model = ctx.scenario.model
+    inputs = ThroughputInputs(
+        ctx.catalog, ctx.shape, model.quantization, model.context_tokens,
+        ctx.scenario.usage.concurrency, ctx.calibration,
+    )  # fmt: skip
+    return box_throughput(
+        inputs, scenario_tok_s=spec.tok_s, gpu=gpu, gpu_count=gpu_count, measured=measured
+    )
 
 
 def _idle_power(ctx: _Context, spec: OptionSpec, build: HardwareBuild | None) -> Figure:
@@ -215,6 +166,7 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         ),
         idle_power=idle,
         price_basis="purchase",
+        streams=ctx.scenario.usage.concurrency,
     )
 
 
@@ -254,6 +206,7 @@ def _cloud(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         hourly_low=Figure(low, provenance, source),
         hourly_high=Figure(high, provenance, source),
         price_basis=basis,
+        streams=ctx.scenario.usage.concurrency,
     )
 
 
@@ -266,6 +219,8 @@ def resolve_options(
     )
     resolved: list[ResolvedOption] = []
     for index, spec in enumerate(scenario.options):
+        if spec.kind is OptionKind.API:
+            continue  # hosted APIs are priced per token: llmbox.cost.apis
         is_office = spec.hardware is not None or spec.kind is OptionKind.OFFICE
         try:
             option = _office(ctx, spec) if is_office else _cloud(ctx, spec)

@@ -27,6 +27,7 @@ class ScenarioError(ValueError):
 class OptionKind(StrEnum):
     OFFICE = "office"  # bought once, runs on the office's electricity
     CLOUD = "cloud"  # rented by the hour
+    API = "api"  # a hosted API billed per token
 
 
 class _Strict(BaseModel):
@@ -68,9 +69,12 @@ class ModelChoice(_Strict):
 class OptionSpec(_Strict):
     """One option: ``hardware: <catalog build>``, ``cloud: <catalog instance>``, or inline.
 
-    Inline options give ``name``, ``kind`` and ``gpu`` (a catalog GPU) and their price
-    (``price_usd`` for office, ``usd_per_hour`` for cloud). Any option may override
-    throughput (``tok_s``) or power, and name the bench ``host`` whose results it uses.
+    Inline boxes give ``name``, ``kind`` and ``gpu`` (a catalog GPU) and their price
+    (``price_usd`` for office, ``usd_per_hour`` for cloud). Any box may override
+    throughput (``tok_s``: the box's tokens/s at the scenario's concurrency) or power, and
+    name the bench ``host`` whose results it uses. An inline hosted API gives ``name``,
+    ``kind: api`` and its two prices per 1M tokens (``input_usd_per_mtok``,
+    ``output_usd_per_mtok``); catalog APIs are listed under ``apis:``.
     """
 
     hardware: str | None = None
@@ -87,9 +91,16 @@ class OptionSpec(_Strict):
     idle_power_w: float | None = Field(None, ge=0)
     tok_s: float | None = Field(None, gt=0, description="tokens/s per box, if known")
     host: str | None = Field(None, description="bench result host name to take figures from")
+    input_usd_per_mtok: float | None = Field(None, ge=0, description="API: $ per 1M prompt tokens")
+    output_usd_per_mtok: float | None = Field(
+        None, ge=0, description="API: $ per 1M generated tokens"
+    )
 
     @model_validator(mode="after")
     def _one_way_of_naming(self) -> Self:
+        if self.kind is OptionKind.API:
+            self._api_fields()
+            return self
         given = [key for key in ("hardware", "cloud") if getattr(self, key) is not None]
         if len(given) > 1:
             raise ValueError("give either 'hardware' or 'cloud', not both")
@@ -122,13 +133,30 @@ class OptionSpec(_Strict):
             )
         return self
 
+    def _api_fields(self) -> None:
+        """An inline API: a name and two prices, nothing a box would have."""
+        missing = [
+            key for key in ("name", "input_usd_per_mtok", "output_usd_per_mtok")
+            if getattr(self, key) is None
+        ]  # fmt: skip
+        if missing:
+            raise ValueError(f"an inline hosted API (kind: api) needs {', '.join(missing)}")
+        box_fields = ("hardware", "cloud", "gpu", "price_usd", "usd_per_hour", "usd_per_hour_high",
+                      "load_power_w", "idle_power_w", "tok_s", "host")  # fmt: skip
+        given = [key for key in box_fields if getattr(self, key) is not None]
+        if self.spot:
+            given.append("spot")
+        if given:
+            raise ValueError(f"{', '.join(given)} does not apply to a hosted API (kind: api)")
+
     def _fields_fit_the_kind(self) -> None:
         """Reject a field the option's kind would silently ignore."""
         if (self.hardware or self.cloud) and self.gpu is not None:
             raise ValueError("'gpu' is for inline options; a catalog build or instance has its own")
         office = self.hardware is not None or self.kind is OptionKind.OFFICE
-        ignored = ("usd_per_hour", "usd_per_hour_high") if office else (
+        ignored: tuple[str, ...] = ("usd_per_hour", "usd_per_hour_high") if office else (
             "price_usd", "load_power_w", "idle_power_w")  # fmt: skip
+        ignored += ("input_usd_per_mtok", "output_usd_per_mtok")
         given = [field for field in ignored if getattr(self, field) is not None]
         if given:
             kind = "office" if office else "cloud"

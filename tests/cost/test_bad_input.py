@@ -89,8 +89,8 @@ CASES = {
     ),
     "not a mapping": ("- just\n- a list\n", r"expected a mapping of scenario fields"),
     "unknown API": (
-        GOOD + "apis: [gpt-5]\n",
-        r"apis\[0\]: unknown hosted API 'gpt-5'",
+        GOOD + "apis: [gpt-6]\n",
+        r"apis\[0\]: unknown hosted API 'gpt-6'",
     ),
 }
 
