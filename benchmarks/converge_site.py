@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "roles"))
 
 from playbook_runner import TEST_API_KEY, run_playbook
 from rich.console import Console
-from testhosts import (
+
+from llmbox.lab.testhosts import (
     CACHE,
     REPO_ROOT,
     SETUP_SCRIPT,

@@ -25,7 +25,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from playbook_runner import TEST_API_KEY, OfficeConverge, PlaybookResult, run_playbook
-from testhosts import (
+
+from llmbox.lab.testhosts import (
     SETUP_SCRIPT,
     SshKeypair,
     TestHost,
@@ -111,7 +112,7 @@ def smollm2_gguf() -> Path:
 @pytest.fixture(scope="session")
 def office_vars(test_network: TestNetwork) -> dict[str, object]:
     """Extra vars that make site.yml work offline on test hosts (CPU profile)."""
-    from testhosts import CACHE  # noqa: PLC0415
+    from llmbox.lab.testhosts import CACHE  # noqa: PLC0415
 
     archive = CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"
     if not archive.exists():

@@ -1,38 +1,14 @@
-"""Runs playbooks against test hosts and reads what Ansible reports back.
-
-``run_playbook`` writes a throw-away inventory for the given hosts and runs
-``ansible-playbook`` from the repo root with the project's ansible.cfg; the
-``PlaybookResult`` carries the return code, the output and the PLAY RECAP per host.
-"""
+"""Test-only pieces of the role tests: the throw-away hosts' API key and the shared
+office converge. The runner itself is ``llmbox.lab.playbooks`` (the demo uses it too)."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import yaml
-from testhosts import REPO_ROOT, TestHost
+from llmbox.lab.playbooks import PlaybookResult, converge_role, run_playbook
+from llmbox.lab.testhosts import TestHost
 
-
-@dataclass(frozen=True)
-class PlaybookResult:
-    rc: int
-    stdout: str
-    stats: dict[str, dict[str, int]]  # host name -> {"ok": n, "changed": n, "failed": n, ...}
-
-    def changed(self) -> int:
-        return sum(s.get("changed", 0) for s in self.stats.values())
-
-
-_RECAP = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.MULTILINE)
-
+__all__ = ["TEST_API_KEY", "OfficeConverge", "PlaybookResult", "converge_role", "run_playbook"]
 
 TEST_API_KEY = "llmbox-test-key-5f0c2a9e"  # a test-only key for the throw-away hosts
 
@@ -45,87 +21,3 @@ class OfficeConverge:
     first: PlaybookResult
     second: PlaybookResult
     check: PlaybookResult
-
-
-def parse_recap(stdout: str) -> dict[str, dict[str, int]]:
-    recap = stdout.rsplit("PLAY RECAP", 1)[-1] if "PLAY RECAP" in stdout else ""
-    return {
-        m.group(1): {k: int(v) for k, v in (kv.split("=") for kv in m.group(2).split())}
-        for m in _RECAP.finditer(recap)
-    }
-
-
-def write_inventory(path: Path, hosts: list[TestHost], group: str = "llm_servers") -> None:
-    ssh_args = f"-F {hosts[0].ssh_key.parent / 'ssh_config'}" if hosts else ""
-    inventory = {
-        "all": {
-            "children": {
-                group: {
-                    "hosts": {
-                        h.name: {
-                            "ansible_host": h.address,
-                            "ansible_user": h.ssh_user,
-                            "ansible_ssh_private_key_file": str(h.ssh_key),
-                            "ansible_ssh_common_args": ssh_args,
-                            "ansible_python_interpreter": "/usr/bin/python3",
-                        }
-                        for h in hosts
-                    }
-                }
-            }
-        }
-    }
-    path.write_text(json.dumps(inventory, indent=2))  # JSON is YAML
-
-
-def run_playbook(
-    playbook: str | Path,
-    hosts: list[TestHost],
-    extra_vars: dict[str, Any] | None = None,
-    *,
-    check: bool = False,
-    tags: list[str] | None = None,
-    limit: str | None = None,
-    timeout_s: float = 3000,
-) -> PlaybookResult:
-    """Runs ``ansible-playbook`` from the repo root with the project's ansible.cfg."""
-    with tempfile.TemporaryDirectory(prefix="llmbox-play-") as tmp:
-        inventory = Path(tmp) / "inventory.yml"
-        write_inventory(inventory, hosts)
-        argv = ["ansible-playbook", "-i", str(inventory), str(REPO_ROOT / playbook)]
-        if extra_vars:
-            (Path(tmp) / "extra.json").write_text(json.dumps(extra_vars))
-            argv += ["-e", f"@{Path(tmp) / 'extra.json'}"]
-        if check:
-            argv.append("--check")
-        if tags:
-            argv += ["--tags", ",".join(tags)]
-        if limit:
-            argv += ["--limit", limit]
-        env = os.environ | {
-            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
-        proc = subprocess.run(
-            argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s,
-            check=False,
-        )  # fmt: skip
-    output = proc.stdout + proc.stderr
-    return PlaybookResult(proc.returncode, output, parse_recap(proc.stdout))
-
-
-def converge_role(
-    role: str,
-    hosts: list[TestHost],
-    tmp_path: Path,
-    extra_vars: dict[str, Any] | None = None,
-    *,
-    check: bool = False,
-) -> PlaybookResult:
-    """Converges one role alone on ``hosts`` through a one-play playbook in ``tmp_path``."""
-    play = [{"name": f"Converge {role}", "hosts": "llm_servers", "roles": [role]}]
-    playbook = tmp_path / f"{role}.yml"
-    playbook.write_text(yaml.safe_dump(play, sort_keys=False))
-    return run_playbook(playbook, hosts, extra_vars, check=check)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 from playbook_runner import PlaybookResult, converge_role, run_playbook
-from testhosts import TestHost
+
+from llmbox.lab.testhosts import TestHost
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "cuda_toolkit"
 

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 from playbook_runner import OfficeConverge, run_playbook
-from testhosts import TestHost
+
+from llmbox.lab.testhosts import TestHost
 
 pytestmark = pytest.mark.real_host
 

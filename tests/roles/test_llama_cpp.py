@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from playbook_runner import TEST_API_KEY, OfficeConverge, run_playbook
 from test_site import chat
-from testhosts import REPO_ROOT, TestHost
+
+from llmbox.lab.testhosts import REPO_ROOT, TestHost
 
 pytestmark = pytest.mark.real_host
 

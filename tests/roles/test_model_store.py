@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from playbook_runner import TEST_API_KEY, OfficeConverge, run_playbook
 from test_site import MODEL, SMOLLM2_SHA256, chat
-from testhosts import TestHost, TestNetwork
+
+from llmbox.lab.testhosts import TestHost, TestNetwork
 
 pytestmark = pytest.mark.real_host
 

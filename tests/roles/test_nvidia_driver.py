@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 from playbook_runner import run_playbook
-from testhosts import TestHost
+
+from llmbox.lab.testhosts import TestHost
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "nvidia_driver"
 

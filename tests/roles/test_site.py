@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 from playbook_runner import TEST_API_KEY, OfficeConverge
-from testhosts import CACHE, TestHost
+
+from llmbox.lab.testhosts import CACHE, TestHost
 
 pytestmark = pytest.mark.real_host
 

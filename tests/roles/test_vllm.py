@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import yaml
 from playbook_runner import PlaybookResult, converge_role
-from testhosts import TestHost
+
+from llmbox.lab.testhosts import TestHost
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "roles" / "vllm"

@@ -8,7 +8,7 @@ See "Test hosts" in DESIGN.md for why each boot option is there.
 
 Usable from the command line too, to poke at a host by hand::
 
-    python tests/roles/testhosts.py boot debian13   # prints the ssh command; Ctrl-C stops it
+    python -m llmbox.lab.testhosts boot debian13   # prints the ssh command; Ctrl-C stops it
 """
 
 from __future__ import annotations
