@@ -9,12 +9,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from llmbox.cost.report import BreakEven, OptionCosts, Report
+from llmbox.cost.report import ApiCost, BreakEven, OptionCosts, Report
 from llmbox.cost.scenario import OptionKind
 
 # more lines than this and a chart is unreadable: charts show the best ones
 MAX_SERIES = 12
 MAX_CLOUD_SERIES = 4
+MAX_API_SERIES = 3
 _RC = {
     "svg.fonttype": "none",  # keep text as text: smaller files, searchable labels
     "svg.hashsalt": "llmbox",  # stable element ids: the same report gives the same SVG
@@ -54,10 +55,17 @@ def charted_options(report: Report) -> list[OptionCosts]:
     return [c for c in priced if id(c) in chosen]
 
 
+def charted_apis(report: Report) -> list[ApiCost]:
+    """The cheapest hosted APIs for the demand (at most ``MAX_API_SERIES``)."""
+    return sorted(report.apis, key=lambda a: a.demand_monthly_usd)[:MAX_API_SERIES]
+
+
 def charted_pairs(report: Report) -> list[BreakEven]:
     """Break-even pairs between charted options, earliest first, at most ``MAX_SERIES``."""
-    names = {c.option.name for c in charted_options(report)}
-    pairs = [b for b in report.break_evens if b.office in names and b.cloud in names]
+    names = {c.option.name for c in charted_options(report)} | {
+        a.name for a in charted_apis(report)
+    }
+    pairs = [b for b in report.break_evens if b.office in names and b.rent in names]
     never = report.scenario.horizon_months + 1
     pairs.sort(key=lambda b: b.month_vs_high if b.month_vs_high is not None else never)
     return pairs[:MAX_SERIES]
@@ -82,6 +90,8 @@ def cumulative_cost_chart(report: Report) -> str:
                 axes.plot(months, costs.cumulative_low, linestyle="--", label=f"{name} (low)")
             else:
                 axes.plot(months, costs.cumulative_low, label=name)
+        for api in charted_apis(report):
+            axes.plot(months, api.cumulative, linestyle=":", label=f"{api.name} (API)")
         for found in charted_pairs(report):
             office = by_name[found.office]
             for month in (found.month_vs_low, found.month_vs_high):
@@ -91,7 +101,7 @@ def cumulative_cost_chart(report: Report) -> str:
                                   textcoords="offset points", xytext=(4, -10))  # fmt: skip
         axes.set_xlabel("month")
         axes.set_ylabel("cumulative cost (USD)")
-        axes.set_title("Cumulative cost; dots: break-even months (office vs cloud)")
+        axes.set_title("Cumulative cost of the demand; dots: break-even months")
         axes.grid(alpha=0.3)
         if by_name:
             axes.legend(fontsize=7, loc="upper left")
@@ -105,8 +115,10 @@ def cost_per_mtok_chart(report: Report) -> str:
         priced = charted_options(report)
         figure, axes = plt.subplots(figsize=(8, 0.6 + 0.35 * max(1, len(priced))))
         names = [c.option.name for c in priced]
-        lows = [c.usd_per_mtok_low or 0.0 for c in priced]
-        spans = [(c.usd_per_mtok_high or 0.0) - low for c, low in zip(priced, lows, strict=True)]
+        lows = [c.demand_usd_per_mtok_low or 0.0 for c in priced]
+        spans = [
+            (c.demand_usd_per_mtok_high or 0.0) - low for c, low in zip(priced, lows, strict=True)
+        ]
         colors = [
             "tab:blue" if c.option.kind is OptionKind.OFFICE else "tab:orange" for c in priced
         ]
@@ -122,9 +134,10 @@ def cost_per_mtok_chart(report: Report) -> str:
                               rotation=90, fontsize=7, va="top", ha="right")  # fmt: skip
         axes.invert_yaxis()
         axes.set_xlabel(
-            "USD per 1M generated tokens (blue: office, orange: cloud; pale: price range)"
+            "USD per 1M tokens of the demand (blue: office, orange: cloud; pale: price range; "
+            "dotted: hosted APIs)"
         )
-        axes.set_title("Cost per 1M tokens")
+        axes.set_title("Cost per 1M tokens, every option delivering the same demand")
         axes.grid(axis="x", alpha=0.3)
         return _to_svg(figure)
 
@@ -137,12 +150,12 @@ def break_even_by_hours_chart(report: Report) -> str:
         for found in charted_pairs(report):
             hours = [h for h, month in found.by_hours_per_day if month is not None]
             months = [month for _, month in found.by_hours_per_day if month is not None]
-            axes.plot(hours, months, marker=".", label=f"{found.office} vs {found.cloud}")
+            axes.plot(hours, months, marker=".", label=f"{found.office} vs {found.rent}")
         axes.axvline(report.scenario.usage.hours_per_day, linestyle=":", color="gray")
         axes.set_ylim(bottom=0)
         axes.set_xlabel("hours of use per day (dotted: the scenario's)")
         axes.set_ylabel("break-even month")
-        axes.set_title("Break-even against hours per day (cloud at its high price)")
+        axes.set_title("Break-even against hours per day (for the demand; rent at its high price)")
         axes.grid(alpha=0.3)
         if charted_pairs(report):
             axes.legend(fontsize=7, loc="upper right")

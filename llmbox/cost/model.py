@@ -100,8 +100,25 @@ def break_even_month(
     return month
 
 
+def break_even_fraction(
+    upfront_usd: float, office_running_usd: float, rent_monthly_usd: float
+) -> float | None:
+    """Months (fractional) until buying has cost no more than renting; ``None`` if never.
+
+    Spend is treated as continuous over the month, so 7.4 means "during month 8" and the
+    first whole month is ``ceil`` of it (``break_even_month``).
+    """
+    saving = rent_monthly_usd - office_running_usd
+    if upfront_usd <= 0:
+        return 0.0 if saving >= 0 else None
+    if saving <= 0:
+        return None
+    return upfront_usd / saving
+
+
 def api_usd_per_million_tokens(
-    input_usd_per_1k: float, output_usd_per_1k: float, input_per_output: float
+    input_usd_per_mtok: float, output_usd_per_mtok: float, input_per_output: float
 ) -> float:
-    """A hosted API's price for one million generated tokens and their prompt tokens."""
-    return (output_usd_per_1k + input_usd_per_1k * input_per_output) * 1000
+    """A hosted API's bill for one million generated tokens, with the prompt tokens billed
+    alongside them (``input_per_output`` prompt tokens per generated token)."""
+    return output_usd_per_mtok + input_usd_per_mtok * input_per_output

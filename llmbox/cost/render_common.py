@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmbox.cost.money import tokens_text, usd
+from llmbox.cost.money import usd_range as _usd_range
 from llmbox.cost.provenance import Figure, Provenance
 from llmbox.cost.report import BreakEven, OptionCosts, Report
 from llmbox.cost.scenario import OptionKind
+from llmbox.cost.throughput import streams_label
+
+__all__ = ["tokens_text", "usd"]
 
 MARKS = {
     Provenance.MEASURED: "M",
@@ -28,30 +33,20 @@ MAX_BREAK_EVEN_ROWS = 40
 DASH = "-"
 
 
-def usd(value: float) -> str:
-    return f"${value:,.2f}"
-
-
 def usd_range(low: float | None, high: float | None) -> str:
     if low is None or high is None:
         return NOT_PRICED
-    if abs(high - low) < 0.005:
-        return usd(low)
-    return f"{usd(low)}-{high:,.2f}"
+    return _usd_range(low, high)
 
 
 def marked(text: str, figure: Figure | None) -> str:
     return text if figure is None else f"{text} [{MARKS[figure.provenance]}]"
 
 
-def month_text(month: int | None, horizon: int | None) -> str:
+def month_text(month: int | None, horizon: int | None, fraction: float | None = None) -> str:
     if month is None:
         return f"never within {horizon} months" if horizon is not None else "never"
-    return f"month {month}"
-
-
-def tokens_text(tokens: float) -> str:
-    return f"{tokens / 1e6:,.1f}M"
+    return f"month {month}" if fraction is None else f"month {month} ({fraction:.1f})"
 
 
 @dataclass(frozen=True)
@@ -68,7 +63,7 @@ class OptionRow:
     tokens: str
     per_mtok: str
     boxes: str
-    same_tokens_on_api: str
+    total: str
 
 
 _COLUMNS = (
@@ -77,18 +72,52 @@ _COLUMNS = (
     "GPU",
     "Fits model (GiB need/VRAM)",
     "tok/s per box",
-    "Price",
-    "Monthly cost",
+    "Price per box",
+    "Monthly per box",
     "Tokens/mo per box",
-    "$ per 1M tok",
-    "Boxes",
+    "$ per 1M, box busy",
+    "Boxes for the demand",
+    "Monthly total for the demand",
+)
+RANKING_COLUMNS = (
+    "#",
+    "Option",
+    "Kind",
+    "How it meets the demand",
+    "Up front (total)",
+    "Monthly total for the demand",
+    "$ per 1M of the demand",
+    "More than the cheapest, $/month",
+)
+BREAK_EVEN_COLUMNS = (
+    "Buy (office, boxes for the demand)",
+    "vs rent or API (for the demand)",
+    "Equal work: at its low price",
+    "at its high price",
+    "Box for box (1 vs 1): low",
+    "high",
+)
+SENSITIVITY_COLUMNS = (
+    "Input",
+    "Scenario's value",
+    "Range tested",
+    "Cheapest at the low end",
+    "at the high end",
+    "Verdict flips at",
+    "Winner's lead at low / high end, $/month",
 )
 
 
 def columns(report: Report) -> tuple[str, ...]:
-    """Option table headings; the last names the first hosted API the scenario compares."""
-    api = report.apis[0].name if report.apis else "a hosted API"
-    return (*_COLUMNS, f"Same tokens on {api} $/mo")
+    """Option table headings (per box, then the total for the demand)."""
+    return _COLUMNS
+
+
+def by_cost(report: Report) -> list[OptionCosts]:
+    """The box options in the order of the equal-work ranking; unpriced or unfit last."""
+    order = {r.name: index for index, r in enumerate(report.ranking)}
+    last = len(order)
+    return sorted(report.options, key=lambda c: order.get(c.option.name, last))
 
 
 def option_row(costs: OptionCosts) -> OptionRow:
@@ -104,20 +133,19 @@ def option_row(costs: OptionCosts) -> OptionRow:
     else:
         price = marked(usd(option.purchase.value), option.purchase)
     per_mtok = usd_range(costs.usd_per_mtok_low, costs.usd_per_mtok_high)
+    tok_s = marked(f"{option.throughput.value:,.1f}", option.throughput)
     return OptionRow(
         name=option.name,
         kind=option.kind.value,
         gpu=f"{option.gpu_count}x {option.gpu.name}" if option.gpu_count > 1 else option.gpu.name,
         fits=fits,
-        tok_s=marked(f"{option.throughput.value:,.1f}", option.throughput),
+        tok_s=f"{tok_s} ({streams_label(option.streams)})",
         price=price,
-        monthly=usd_range(costs.monthly_low, costs.monthly_high),
+        monthly=usd_range(costs.monthly_per_box_low, costs.monthly_per_box_high),
         tokens=tokens_text(costs.tokens_per_month),
         per_mtok=per_mtok if fit.fits else f"{per_mtok} (model does not fit)",
         boxes=str(costs.boxes),
-        same_tokens_on_api=usd(costs.api_same_tokens_usd[0][1])
-        if costs.api_same_tokens_usd
-        else DASH,
+        total=usd_range(costs.monthly_low, costs.monthly_high),
     )
 
 
@@ -137,42 +165,96 @@ def summary_lines(report: Report) -> list[str]:
         f"{model.parallel_slots} slot(s); electricity {usd(scenario.electricity_usd_per_kwh)}/kWh; "
         f"purchases amortised over {scenario.amortisation_months} months",
     ]
-    if usage.demand_tokens_per_month is not None:
-        lines.append(f"Demand: {tokens_text(usage.demand_tokens_per_month)} tokens/month")
+    lines.append(
+        f"Demand: {tokens_text(report.demand.tokens_per_month)} generated tokens/month, "
+        f"{report.demand.basis}. Every option is priced for it."
+    )
+    lines.append(
+        "Prompt tokens: hosted APIs bill "
+        f"{usage.input_tokens_per_output_token:g} prompt token(s) per generated token "
+        "(usage.input_tokens_per_output_token) on top of the generated ones; boxes are sized "
+        "on generated tokens only (prompt processing is far faster than generation)."
+    )
+    lines.append(
+        "Cloud instances are rented whole for the working schedule, not per request: users "
+        "send requests throughout their hours, and an instance is billed while it is up."
+    )
     lines.append(f"Bench result figures used: {report.results_used}")
     return lines
 
 
+def verdict_lines(report: Report) -> list[str]:
+    """The verdict's plain sentences (the block that opens every format)."""
+    return list(report.verdict.sentences) if report.verdict else []
+
+
+def ranking_rows(report: Report) -> list[tuple[str, ...]]:
+    cheapest = report.ranking[0].monthly_high if report.ranking else 0.0
+    return [
+        (
+            str(index), r.name, r.kind.value, r.how, usd(r.upfront_usd),
+            usd_range(r.monthly_low, r.monthly_high),
+            usd_range(r.usd_per_mtok_low, r.usd_per_mtok_high),
+            DASH if index == 1 else usd(r.monthly_high - cheapest),
+        )
+        for index, r in enumerate(report.ranking, start=1)
+    ]  # fmt: skip
+
+
+def _value(value: float, unit: str) -> str:
+    return f"x{value:.2f}" if unit.startswith("x") else f"{value:.3g} {unit}"
+
+
+def sensitivity_rows(report: Report) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for row in report.sensitivity:
+        flips = "; ".join(
+            f"{_value(value, row.unit)}: {before} -> {after}" for value, before, after in row.flips
+        )
+        leads = " / ".join(
+            DASH if lead is None else usd(lead) for lead in (row.lead_at_low_usd,
+                                                              row.lead_at_high_usd)
+        )  # fmt: skip
+        rows.append((
+            row.name, _value(row.base, row.unit),
+            f"{_value(row.low, row.unit)} to {_value(row.high, row.unit)}",
+            row.winner_at_low or DASH, row.winner_at_high or DASH,
+            flips or "no flip in the range", leads,
+        ))  # fmt: skip
+    return rows
+
+
 def shown_break_evens(report: Report) -> tuple[list[BreakEven], str | None]:
     """The pairs a person can read: all of them, or past ``MAX_BREAK_EVEN_ROWS`` each office
-    option against the cheapest cloud option only, with a note saying so."""
+    option against the cheapest rental (cloud or API) only, with a note saying so."""
     if len(report.break_evens) <= MAX_BREAK_EVEN_ROWS:
         return list(report.break_evens), None
-    clouds = [
-        c for c in report.options
-        if c.option.kind is OptionKind.CLOUD and c.priced and c.option.fit.fits
-    ]  # fmt: skip
-    cheapest = min(clouds, key=lambda c: c.monthly_high or 0.0).option.name
-    shown = [b for b in report.break_evens if b.cloud == cheapest]
+    rents = [r for r in report.ranking if r.kind is not OptionKind.OFFICE]
+    cheapest = rents[0].name
+    shown = [b for b in report.break_evens if b.rent == cheapest]
     note = (
         f"{len(shown)} of {len(report.break_evens)} pairs shown: each office option against "
-        f"the cheapest cloud option ({cheapest}); every pair is in the JSON report."
+        f"the cheapest rental ({cheapest}); every pair is in the JSON report."
     )
     return shown, note
 
 
-def break_even_rows(report: Report) -> list[tuple[str, str, str, str]]:
+def break_even_rows(report: Report) -> list[tuple[str, ...]]:
     horizon = report.scenario.horizon_months
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for found in shown_break_evens(report)[0]:
-        rows.append(
-            (
-                found.office,
-                found.cloud,
-                month_text(found.month_vs_low, horizon),
-                month_text(found.month_vs_high, horizon),
+        per_box = (DASH, DASH)
+        if found.rent_kind is OptionKind.CLOUD:
+            per_box = (
+                month_text(found.per_box_month_vs_low, horizon),
+                month_text(found.per_box_month_vs_high, horizon),
             )
-        )
+        rows.append((
+            found.office, f"{found.rent} ({found.rent_kind.value})",
+            month_text(found.month_vs_low, horizon, found.fraction_vs_low),
+            month_text(found.month_vs_high, horizon, found.fraction_vs_high),
+            *per_box,
+        ))  # fmt: skip
     return rows
 
 
@@ -193,4 +275,9 @@ def provenance_lines(report: Report) -> list[str]:
             if figure is not None:
                 lines.append(f"{option.name}: {what} {figure.value:,.4g} {unit} - {figure.label}")
         lines.append(f"{option.name}: fit - KV cache {option.fit.kv_cache_method}")
+    for api in report.apis:
+        prices = (
+            f"{usd(api.api.input_usd_per_mtok.value)} / {usd(api.api.output_usd_per_mtok.value)}"
+        )
+        lines.append(f"{api.name}: $ per 1M input / output tokens {prices} - {api.source}")
     return lines

@@ -9,13 +9,16 @@ from typing import Any
 
 from llmbox.cost.provenance import Figure
 from llmbox.cost.report import OptionCosts, Report
+from llmbox.cost.scenario import OptionKind
 
-REPORT_SCHEMA_VERSION = 1
+# 2: verdict, demand, ranking (APIs as options), sensitivity, fractional break-even
+REPORT_SCHEMA_VERSION = 2
 CSV_HEADER = (
     "Option", "Kind", "Gpu", "GpuCount", "FitsModel", "NeededGiB", "VramGiB",
     "TokPerS", "TokPerSProvenance", "PurchaseUsd", "UsdPerHourLow", "UsdPerHourHigh",
     "PriceProvenance", "LoadPowerW", "PowerProvenance", "MonthlyUsdLow", "MonthlyUsdHigh",
     "TokensPerMonthPerBox", "UsdPerMTokLow", "UsdPerMTokHigh", "Boxes",
+    "Rank", "MonthlyUsdPerBoxLow", "MonthlyUsdPerBoxHigh",
 )  # fmt: skip
 
 
@@ -48,6 +51,14 @@ def _option(costs: OptionCosts) -> dict[str, Any]:
         "idle_power_w": _figure(option.idle_power),
         "usd_per_hour_low": _figure(option.hourly_low),
         "usd_per_hour_high": _figure(option.hourly_high),
+        "throughput_streams": option.streams,
+        "per_box": {
+            "monthly_usd_low": costs.monthly_per_box_low,
+            "monthly_usd_high": costs.monthly_per_box_high,
+            "tokens_per_month": costs.tokens_per_month,
+            "usd_per_mtok_low": costs.usd_per_mtok_low,
+            "usd_per_mtok_high": costs.usd_per_mtok_high,
+        },
         "boxes": costs.boxes,
         "upfront_usd": costs.upfront_usd,
         "running_monthly_usd_low": costs.running_monthly_low,
@@ -57,15 +68,93 @@ def _option(costs: OptionCosts) -> dict[str, Any]:
         "tokens_per_month_per_box": costs.tokens_per_month,
         "usd_per_mtok_low": costs.usd_per_mtok_low,
         "usd_per_mtok_high": costs.usd_per_mtok_high,
-        "hosted_api_usd_per_month_for_same_tokens": dict(costs.api_same_tokens_usd),
+        "demand_usd_per_mtok_low": costs.demand_usd_per_mtok_low,
+        "demand_usd_per_mtok_high": costs.demand_usd_per_mtok_high,
         "cumulative_usd_low": list(costs.cumulative_low),
         "cumulative_usd_high": list(costs.cumulative_high),
+    }
+
+
+def _verdict(report: Report) -> dict[str, Any]:
+    verdict = report.verdict
+    if verdict is None:
+        return {}
+
+    def name(ranked: Any) -> str | None:
+        return None if ranked is None else str(ranked.name)
+
+    return {
+        "sentences": list(verdict.sentences),
+        "cheapest": name(verdict.winner),
+        "runner_up": name(verdict.runner_up),
+        "best_purchase": name(verdict.best_purchase),
+        "best_rental": name(verdict.best_rental),
+        "cheaper_at_its_low_price": name(verdict.undercut_by),
+        "payback": _pair(verdict.payback) if verdict.payback else None,
+        "payback_against_best_cloud": _pair(verdict.payback_cloud)
+        if verdict.payback_cloud
+        else None,
+        "figures": [
+            {"option": option, "figure": what, "provenance": p.value, "detail": detail}
+            for option, what, p, detail in verdict.figures
+        ],
+        "figures_by_provenance": verdict.provenance_counts(),
+    }
+
+
+def _pair(b: Any) -> dict[str, Any]:
+    return {
+        "office": b.office,
+        "rent": b.rent,
+        "rent_kind": b.rent_kind.value,
+        "month_vs_low_price": b.month_vs_low,
+        "month_vs_high_price": b.month_vs_high,
+        "fractional_month_vs_low_price": b.fraction_vs_low,
+        "fractional_month_vs_high_price": b.fraction_vs_high,
+        "per_box_month_vs_low_price": b.per_box_month_vs_low,
+        "per_box_month_vs_high_price": b.per_box_month_vs_high,
+        "month_vs_high_price_by_hours_per_day": {str(h): m for h, m in b.by_hours_per_day},
     }
 
 
 def report_dict(report: Report) -> dict[str, Any]:
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
+        "verdict": _verdict(report),
+        "demand": {
+            "tokens_per_month": report.demand.tokens_per_month,
+            "stated_in_scenario": report.demand.stated,
+            "basis": report.demand.basis,
+            "sized_by": report.demand.sized_by,
+        },
+        "ranking": [
+            {
+                "name": r.name,
+                "kind": r.kind.value,
+                "how": r.how,
+                "upfront_usd": r.upfront_usd,
+                "monthly_usd_low": r.monthly_low,
+                "monthly_usd_high": r.monthly_high,
+                "usd_per_mtok_of_demand_low": r.usd_per_mtok_low,
+                "usd_per_mtok_of_demand_high": r.usd_per_mtok_high,
+            }
+            for r in report.ranking
+        ],
+        "sensitivity": [
+            {
+                "input": row.name,
+                "unit": row.unit,
+                "scenario_value": row.base,
+                "low": row.low,
+                "high": row.high,
+                "cheapest_at_low": row.winner_at_low,
+                "cheapest_at_high": row.winner_at_high,
+                "flips": [{"at": v, "from": a, "to": b} for v, a, b in row.flips],
+                "tornado_lead_usd_per_month_at_low": row.lead_at_low_usd,
+                "tornado_lead_usd_per_month_at_high": row.lead_at_high_usd,
+            }
+            for row in report.sensitivity
+        ],
         "scenario": report.scenario.model_dump(mode="json"),
         "loaded_hours_per_month": report.loaded_hours,
         "idle_hours_per_month": report.idle_hours,
@@ -75,22 +164,16 @@ def report_dict(report: Report) -> dict[str, Any]:
         },
         "bench_figures_used": report.results_used,
         "options": [_option(costs) for costs in report.options],
-        "break_evens": [
-            {
-                "office": b.office,
-                "cloud": b.cloud,
-                "month_vs_low_price": b.month_vs_low,
-                "month_vs_high_price": b.month_vs_high,
-                "month_vs_high_price_by_hours_per_day": {str(h): m for h, m in b.by_hours_per_day},
-            }
-            for b in report.break_evens
-        ],
+        "break_evens": [_pair(b) for b in report.break_evens],
         "hosted_apis": [
             {
                 "name": api.name,
+                "input_usd_per_mtok": _figure(api.api.input_usd_per_mtok),
+                "output_usd_per_mtok": _figure(api.api.output_usd_per_mtok),
                 "usd_per_mtok": api.usd_per_mtok,
                 "demand_monthly_usd": api.demand_monthly_usd,
                 "source": api.source,
+                "cumulative_usd": list(api.cumulative),
             }
             for api in report.apis
         ],
@@ -111,6 +194,7 @@ def render_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADER)
+    rank = {r.name: index for index, r in enumerate(report.ranking, start=1)}
     for costs in report.options:
         option = costs.option
         price = option.hourly_low or option.purchase
@@ -127,7 +211,17 @@ def render_csv(report: Report) -> str:
                 option.load_power.label if option.load_power else "",
                 _cell(costs.monthly_low), _cell(costs.monthly_high),
                 _cell(costs.tokens_per_month), _cell(costs.usd_per_mtok_low),
-                _cell(costs.usd_per_mtok_high), costs.boxes,
+                _cell(costs.usd_per_mtok_high), costs.boxes, rank.get(option.name, ""),
+                _cell(costs.monthly_per_box_low), _cell(costs.monthly_per_box_high),
             ]
         )  # fmt: skip
+    for api in report.apis:  # a hosted API is an option too: priced per token
+        row = [api.name, OptionKind.API.value] + [""] * (len(CSV_HEADER) - 3)
+        row[CSV_HEADER.index("Rank")] = str(rank.get(api.name, ""))
+        row[CSV_HEADER.index("MonthlyUsdLow")] = _cell(api.demand_monthly_usd)
+        row[CSV_HEADER.index("MonthlyUsdHigh")] = _cell(api.demand_monthly_usd)
+        row[CSV_HEADER.index("UsdPerMTokLow")] = _cell(api.usd_per_mtok)
+        row[CSV_HEADER.index("UsdPerMTokHigh")] = _cell(api.usd_per_mtok)
+        row[CSV_HEADER.index("PriceProvenance")] = api.source
+        writer.writerow(row)
     return buffer.getvalue()

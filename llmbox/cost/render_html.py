@@ -8,16 +8,22 @@ from html import escape
 
 from llmbox.cost import charts
 from llmbox.cost.render_common import (
+    BREAK_EVEN_COLUMNS,
     LEGEND,
+    RANKING_COLUMNS,
+    SENSITIVITY_COLUMNS,
     break_even_rows,
+    by_cost,
     columns,
     option_row,
     provenance_lines,
+    ranking_rows,
+    sensitivity_rows,
     shown_break_evens,
     summary_lines,
-    usd,
+    verdict_lines,
 )
-from llmbox.cost.render_text import API_COLUMNS, BREAK_EVEN_COLUMNS
+from llmbox.cost.render_text import API_COLUMNS, BREAK_EVEN_TITLE, api_rows
 from llmbox.cost.report import Report
 
 _STYLE = """
@@ -28,6 +34,7 @@ th { background: #f3f3f3; }
 td.no { color: #b00; font-weight: bold; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 .legend, figcaption { color: #555; font-size: 0.85rem; }
+.verdict { border-left: 4px solid #2a6; background: #f4faf6; padding: 0.5rem 1rem; }
 """
 
 
@@ -57,21 +64,32 @@ def render_html(report: Report) -> str:
         f"<title>{escape(scenario.name)} - llmbox report</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>{escape(scenario.name)}</h1>",
+        '<section class="verdict"><h2>Verdict</h2>'
+        + "".join(f"<p>{escape(line)}</p>" for line in verdict_lines(report))
+        + "</section>",
     ]
     if scenario.description:
         parts.append(f"<p>{escape(scenario.description)}</p>")
     parts.append(
         "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in summary_lines(report)) + "</ul>"
     )
-    parts.append("<h2>Options</h2>")
-    parts.append(_table(columns(report), [astuple(option_row(c)) for c in report.options]))
+    if report.ranking:
+        parts.append(
+            "<h2>Equal work: every way of getting the demand's tokens, cheapest first</h2>"
+        )
+        parts.append(_table(RANKING_COLUMNS, ranking_rows(report)))
+    parts.append("<h2>Boxes (per box, then the total for the demand)</h2>")
+    parts.append(_table(columns(report), [astuple(option_row(c)) for c in by_cost(report)]))
     parts.append(f'<p class="legend">Marks: {escape(LEGEND)}.</p>')
     if report.break_evens:
-        parts.append("<h2>Break-even: buy vs rent</h2>")
+        parts.append(f"<h2>{escape(BREAK_EVEN_TITLE)}</h2>")
         parts.append(_table(BREAK_EVEN_COLUMNS, list(break_even_rows(report))))
         note = shown_break_evens(report)[1]
         if note:
             parts.append(f'<p class="legend">{escape(note)}</p>')
+    if report.sensitivity:
+        parts.append("<h2>Sensitivity: the cheapest option as each input moves</h2>")
+        parts.append(_table(SENSITIVITY_COLUMNS, sensitivity_rows(report)))
     parts.append("<h2>Charts</h2>")
     charted = len(charts.charted_options(report))
     priced = sum(1 for c in report.options if c.priced)
@@ -83,11 +101,16 @@ def render_html(report: Report) -> str:
     parts.append(
         _figure(
             charts.cumulative_cost_chart(report),
-            "Office: purchase up front, then electricity each month. Cloud: rent each month.",
+            "All for the same tokens: office boxes for the demand bought up front, then "
+            "electricity; cloud instances for the demand rented each month; hosted APIs billed "
+            "for the demand.",
         )
     )
     parts.append(
-        _figure(charts.cost_per_mtok_chart(report), "Monthly cost / tokens generated x 1e6.")
+        _figure(
+            charts.cost_per_mtok_chart(report),
+            "Monthly cost for the demand / the demand's tokens x 1e6.",
+        )
     )
     if report.break_evens:
         parts.append(
@@ -97,13 +120,8 @@ def render_html(report: Report) -> str:
             )
         )
     if report.apis:
-        parts.append("<h2>Hosted APIs for the same tokens</h2>")
-        rows = [
-            (api.name, usd(api.usd_per_mtok),
-             usd(api.demand_monthly_usd) if api.demand_monthly_usd is not None else "-", api.source)
-            for api in report.apis
-        ]  # fmt: skip
-        parts.append(_table(API_COLUMNS, rows))
+        parts.append("<h2>Hosted APIs</h2>")
+        parts.append(_table(API_COLUMNS, api_rows(report)))
     parts.append("<h2>Where the numbers come from</h2>")
     parts.append(
         "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in provenance_lines(report)) + "</ul>"

@@ -10,34 +10,52 @@ from rich.console import Console
 from rich.table import Table
 
 from llmbox.cost.render_common import (
+    BREAK_EVEN_COLUMNS,
     LEGEND,
+    RANKING_COLUMNS,
+    SENSITIVITY_COLUMNS,
     break_even_rows,
+    by_cost,
     columns,
     option_row,
     provenance_lines,
+    ranking_rows,
+    sensitivity_rows,
     shown_break_evens,
     summary_lines,
     usd,
+    verdict_lines,
 )
 from llmbox.cost.report import Report
 
 # indices into render_common.columns(): the terminal splits the option table in two
-COST_COLUMNS = (0, 2, 3, 4, 5, 6, 8)  # option, GPU, fits, tok/s, price, monthly, $/1M
-TOKEN_COLUMNS = (0, 1, 7, 9, 10)  # option, kind, tokens/month, boxes, same tokens on an API
-BREAK_EVEN_COLUMNS = ("Buy (office)", "vs rent (cloud)", "Break-even at low price", "at high price")
-API_COLUMNS = ("Hosted API", "$ per 1M tokens (with prompt tokens)", "At the demand", "Source")
+COST_COLUMNS = (0, 2, 3, 4, 5, 6, 8)  # option, GPU, fits, tok/s, price, monthly, $/1M (per box)
+TOKEN_COLUMNS = (0, 1, 7, 9, 10)  # option, kind, tokens/month per box, boxes, total
+API_COLUMNS = (
+    "Hosted API", "$ per 1M input", "$ per 1M output",
+    "$ per 1M generated, prompt tokens included", "For the demand, $/month", "Source",
+)  # fmt: skip
+BREAK_EVEN_TITLE = "Break-even: first month buying has cost no more (fractional month in brackets)"
 
 
-def _api_rows(report: Report) -> list[tuple[str, str, str, str]]:
+def api_rows(report: Report) -> list[tuple[str, ...]]:
     return [
         (
-            api.name,
-            usd(api.usd_per_mtok),
-            usd(api.demand_monthly_usd) if api.demand_monthly_usd is not None else "-",
-            api.source,
+            api.name, usd(api.api.input_usd_per_mtok.value),
+            usd(api.api.output_usd_per_mtok.value), usd(api.usd_per_mtok),
+            usd(api.demand_monthly_usd), api.source,
         )
         for api in report.apis
-    ]
+    ]  # fmt: skip
+
+
+def _rich_table(title: str, headings: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for heading in headings:
+        table.add_column(heading, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def render_table(report: Report, width: int | None = None, color: bool = False) -> str:
@@ -50,12 +68,18 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
         color_system=None if not color else "auto",
     )
     console.print(f"[bold]{report.scenario.name}[/bold]")
+    console.print("[bold]Verdict[/bold]")
+    for line in verdict_lines(report):
+        console.print(f"  {line}", highlight=False, markup=False)
     for line in summary_lines(report):
         console.print(line, highlight=False)
+    if report.ranking:
+        title = "Equal work: every way of getting the demand's tokens, cheapest first"
+        console.print(_rich_table(title, RANKING_COLUMNS, ranking_rows(report)))
     # two narrower tables rather than one wide one, so an 80-100 column terminal copes
     headings = columns(report)
-    rows = [astuple(option_row(costs)) for costs in report.options]
-    for title, picked in (("Options: cost", COST_COLUMNS), ("Options: tokens", TOKEN_COLUMNS)):
+    rows = [astuple(option_row(costs)) for costs in by_cost(report)]
+    for title, picked in (("Boxes: cost", COST_COLUMNS), ("Boxes: tokens", TOKEN_COLUMNS)):
         table = Table(title=title, title_justify="left")
         for index in picked:  # names and money never break mid-figure
             table.add_column(headings[index], overflow="fold", no_wrap=index in {0, 6, 8})
@@ -64,24 +88,15 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
         console.print(table)
     console.print(LEGEND, highlight=False)
     if report.break_evens:
-        table = Table(
-            title="Break-even: first month the office box has cost no more", title_justify="left"
-        )
-        for column in BREAK_EVEN_COLUMNS:
-            table.add_column(column)
-        for row in break_even_rows(report):
-            table.add_row(*row)
-        console.print(table)
+        console.print(_rich_table(BREAK_EVEN_TITLE, BREAK_EVEN_COLUMNS, break_even_rows(report)))
         note = shown_break_evens(report)[1]
         if note:
             console.print(note, highlight=False)
+    if report.sensitivity:
+        title = "Sensitivity: the cheapest option as each input moves (others at the scenario's)"
+        console.print(_rich_table(title, SENSITIVITY_COLUMNS, sensitivity_rows(report)))
     if report.apis:
-        table = Table(title="Hosted APIs for the same tokens", title_justify="left")
-        for column in API_COLUMNS:
-            table.add_column(column, overflow="fold")
-        for api_row in _api_rows(report):
-            table.add_row(*api_row)
-        console.print(table)
+        console.print(_rich_table("Hosted APIs", API_COLUMNS, api_rows(report)))
     console.print("[bold]Where the numbers come from[/bold]")
     for line in provenance_lines(report):
         console.print(f"  {line}", highlight=False, markup=False)
@@ -99,21 +114,28 @@ def _md_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str
 
 
 def render_markdown(report: Report) -> str:
-    lines = [f"# {report.scenario.name}", ""]
+    lines = [f"# {report.scenario.name}", "", "## Verdict", ""]
+    lines += [" ".join(verdict_lines(report)), ""]
     if report.scenario.description:
         lines += [report.scenario.description, ""]
     lines += [f"- {line}" for line in summary_lines(report)] + [""]
-    lines += ["## Options", ""]
-    lines += _md_table(columns(report), [astuple(option_row(c)) for c in report.options])
+    if report.ranking:
+        lines += ["## Equal work: every way of getting the demand's tokens, cheapest first", ""]
+        lines += _md_table(RANKING_COLUMNS, ranking_rows(report))
+    lines += ["## Boxes (per box, then the total for the demand)", ""]
+    lines += _md_table(columns(report), [astuple(option_row(c)) for c in by_cost(report)])
     lines += [f"Marks: {LEGEND}.", ""]
     if report.break_evens:
-        lines += ["## Break-even (buy vs rent)", ""]
-        lines += _md_table(BREAK_EVEN_COLUMNS, list(break_even_rows(report)))
+        lines += [f"## {BREAK_EVEN_TITLE}", ""]
+        lines += _md_table(BREAK_EVEN_COLUMNS, break_even_rows(report))
         note = shown_break_evens(report)[1]
         lines += [note, ""] if note else []
+    if report.sensitivity:
+        lines += ["## Sensitivity: the cheapest option as each input moves", ""]
+        lines += _md_table(SENSITIVITY_COLUMNS, sensitivity_rows(report))
     if report.apis:
-        lines += ["## Hosted APIs for the same tokens", ""]
-        lines += _md_table(API_COLUMNS, list(_api_rows(report)))
+        lines += ["## Hosted APIs", ""]
+        lines += _md_table(API_COLUMNS, api_rows(report))
     lines += ["## Where the numbers come from", ""]
     lines += [f"- {_md_escape(line)}" for line in provenance_lines(report)]
     return "\n".join(lines) + "\n"

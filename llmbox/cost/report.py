@@ -1,27 +1,48 @@
-"""Assemble a report: every option's costs, the break-even table, API prices and curves.
+"""Assemble a report: every option priced for the same delivered tokens, the ranking,
+break-even (buy against rent or a hosted API), the verdict and its sensitivity.
 
-``build_report`` is pure given its inputs (scenario, catalog, bench results); rendering
-to text, Markdown, HTML, JSON and CSV lives in the ``render_*`` modules.
+``build_report`` is pure given its inputs (scenario, catalog, bench results); the money
+rules are in ``equal_work`` and ``model``; rendering lives in the ``render_*`` modules.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from llmbox.cost import model
+from llmbox.cost.apis import ResolvedApi, resolve_apis
 from llmbox.cost.catalog import Catalog, load_catalog
+from llmbox.cost.equal_work import Knobs, Terms, Way, api_usd_per_mtok, terms
+from llmbox.cost.money import usd
 from llmbox.cost.options import Calibration, ResolvedOption, resolve_options
 from llmbox.cost.results import BenchResult
 from llmbox.cost.scenario import OptionKind, Scenario
+
+if TYPE_CHECKING:
+    from llmbox.cost.sensitivity import SensitivityRow
+    from llmbox.cost.verdict import Verdict
 
 HOURS_PER_DAY_SWEEP = tuple(range(1, 25))
 
 
 @dataclass(frozen=True)
+class Demand:
+    """The generated tokens a month every option is priced for, and where that comes from.
+    ``sized_by`` names the box whose busy output states it when the scenario gives none."""
+
+    tokens_per_month: float
+    stated: bool
+    basis: str
+    sized_by: str | None = None
+
+
+@dataclass(frozen=True)
 class OptionCosts:
-    """One option's money and tokens. ``*_low``/``*_high`` span a price range (equal for
-    office boxes); money fields are ``None`` for an office build with no catalogued price."""
+    """One box option. Per box: ``tokens_per_month``, ``monthly_per_box_*`` and
+    ``usd_per_mtok_*`` (the box busy every loaded hour). Total for the demand, ``boxes``
+    of them: ``upfront_usd``, ``running_monthly_*``, ``monthly_*``, the cumulative curves
+    and ``demand_usd_per_mtok_*``. Money is ``None`` for an office build with no price."""
 
     option: ResolvedOption
     boxes: int
@@ -35,8 +56,10 @@ class OptionCosts:
     usd_per_mtok_high: float | None
     cumulative_low: tuple[float, ...]
     cumulative_high: tuple[float, ...]
-    # what the tokens these boxes generate would cost on each hosted API (name, USD/month)
-    api_same_tokens_usd: tuple[tuple[str, float], ...] = ()
+    monthly_per_box_low: float | None = None
+    monthly_per_box_high: float | None = None
+    demand_usd_per_mtok_low: float | None = None
+    demand_usd_per_mtok_high: float | None = None
 
     @property
     def priced(self) -> bool:
@@ -44,30 +67,61 @@ class OptionCosts:
 
 
 @dataclass(frozen=True)
-class BreakEven:
-    """When buying ``office`` pays off against renting ``cloud`` at its low/high price."""
+class ApiCost:
+    """A hosted API as an option: its price per 1M generated tokens (prompt tokens
+    included) and its monthly bill for the demand."""
 
-    office: str
-    cloud: str
-    month_vs_low: int | None
-    month_vs_high: int | None
-    by_hours_per_day: tuple[tuple[int, int | None], ...]  # vs the high price, no horizon
+    api: ResolvedApi
+    usd_per_mtok: float
+    demand_monthly_usd: float
+    cumulative: tuple[float, ...]
+
+    @property
+    def name(self) -> str:
+        return self.api.name
+
+    @property
+    def source(self) -> str:
+        return self.api.source
 
 
 @dataclass(frozen=True)
-class ApiCost:
-    """A hosted API's price per 1M generated tokens (prompt tokens included) and, when the
-    scenario states a demand, its monthly bill for that demand."""
+class Ranked:
+    """One way of getting the tokens in the equal-work comparison, cheapest first."""
 
     name: str
-    usd_per_mtok: float
-    demand_monthly_usd: float | None
-    source: str
+    kind: OptionKind
+    how: str
+    upfront_usd: float
+    monthly_low: float
+    monthly_high: float
+    usd_per_mtok_low: float
+    usd_per_mtok_high: float
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """When buying ``office`` (boxes for the demand) pays off against ``rent`` (instances for
+    the demand, or an API billed for it) at the rent's low/high price. ``per_box_*`` is
+    one box against one instance, not equal work; ``None`` for an API."""
+
+    office: str
+    rent: str
+    rent_kind: OptionKind
+    month_vs_low: int | None
+    month_vs_high: int | None
+    fraction_vs_low: float | None
+    fraction_vs_high: float | None
+    by_hours_per_day: tuple[tuple[int, int | None], ...]  # vs the high price, no horizon
+    per_box_month_vs_low: int | None = None
+    per_box_month_vs_high: int | None = None
 
 
 @dataclass(frozen=True)
 class Report:
-    """Everything a renderer shows; ``results_used`` counts figures taken from bench files."""
+    """Everything a renderer shows; ``results_used`` counts figures taken from bench files.
+    ``options`` are the boxes in scenario order; ``ranking`` every priced way that can
+    serve the model (boxes and APIs), cheapest for the demand first."""
 
     scenario: Scenario
     calibration: Calibration
@@ -77,109 +131,167 @@ class Report:
     break_evens: tuple[BreakEven, ...]
     apis: tuple[ApiCost, ...]
     results_used: int
+    demand: Demand
+    knobs: Knobs
+    ways: tuple[Way, ...]
+    ranking: tuple[Ranked, ...] = ()
+    verdict: Verdict | None = None
+    sensitivity: tuple[SensitivityRow, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Terms:
-    """What an option costs per month at one usage level (``None`` upfront: not priced)."""
-
-    boxes: int
-    tokens_per_box: float
-    upfront: float | None
-    running_low: float
-    running_high: float
+def knobs_for(scenario: Scenario) -> Knobs:
+    usage = scenario.usage
+    return Knobs(
+        usage.hours_per_day, usage.days_per_month, usage.office_stays_on,
+        scenario.electricity_usd_per_kwh, scenario.amortisation_months,
+        usage.input_tokens_per_output_token,
+    )  # fmt: skip
 
 
-def _terms(option: ResolvedOption, scenario: Scenario, loaded: float, idle: float) -> _Terms:
-    tokens = model.tokens_per_month(option.throughput.value, loaded)
-    demand = scenario.usage.demand_tokens_per_month
-    boxes = model.boxes_needed(demand, tokens) if demand is not None else 1
+def way_of(option: ResolvedOption) -> Way:
+    """A box option reduced to the numbers ``equal_work`` needs."""
     if option.kind is OptionKind.CLOUD:
         assert option.hourly_low is not None and option.hourly_high is not None
-        low = model.cloud_monthly_usd(option.hourly_low.value, loaded) * boxes
-        high = model.cloud_monthly_usd(option.hourly_high.value, loaded) * boxes
-        return _Terms(boxes, tokens, 0.0, low, high)
-    if option.purchase is None:
-        return _Terms(boxes, tokens, None, 0.0, 0.0)
+        return Way(option.name, option.kind, option.fit.fits, option.throughput.value,
+                   usd_per_hour_low=option.hourly_low.value,
+                   usd_per_hour_high=option.hourly_high.value)  # fmt: skip
     assert option.load_power is not None and option.idle_power is not None
-    electricity = boxes * model.electricity_monthly_usd(
-        option.load_power.value, option.idle_power.value, loaded, idle,
-        scenario.electricity_usd_per_kwh,
-    )  # fmt: skip
-    return _Terms(boxes, tokens, option.purchase.value * boxes, electricity, electricity)
+    purchase = option.purchase.value if option.purchase is not None else None
+    return Way(option.name, option.kind, option.fit.fits, option.throughput.value, purchase,
+               option.load_power.value, option.idle_power.value)  # fmt: skip
 
 
-def _costs(option: ResolvedOption, scenario: Scenario, loaded: float, idle: float) -> OptionCosts:
-    terms = _terms(option, scenario, loaded, idle)
-    boxes, tokens, horizon = terms.boxes, terms.tokens_per_box, scenario.horizon_months
-    if terms.upfront is None:
-        return OptionCosts(option, boxes, None, None, None, None, None, tokens, None, None, (), ())
-    if option.kind is OptionKind.CLOUD:
-        low, high = terms.running_low, terms.running_high
-        curve_low = model.cumulative_cloud_usd(low, horizon)
-        curve_high = model.cumulative_cloud_usd(high, horizon)
-    else:
-        amortised = model.office_monthly_usd(
-            terms.upfront, scenario.amortisation_months, terms.running_low
+def api_way(api: ResolvedApi) -> Way:
+    return Way(api.name, OptionKind.API, input_usd_per_mtok=api.input_usd_per_mtok.value,
+               output_usd_per_mtok=api.output_usd_per_mtok.value)  # fmt: skip
+
+
+def state_demand(scenario: Scenario, boxes: list[Way], loaded_hours: float) -> Demand:
+    """The scenario's demand, or what its fastest box delivers busy every loaded hour."""
+    stated = scenario.usage.demand_tokens_per_month
+    if stated is not None:
+        return Demand(stated, True, "usage.demand_tokens_per_month in the scenario")
+    candidates = [w for w in boxes if w.fits] or boxes
+    if not candidates:
+        raise ValueError(
+            "usage.demand_tokens_per_month: the scenario has only hosted APIs, so no box can "
+            "size a demand; state the tokens a month you need"
         )
-        low = high = amortised
-        curve_low = curve_high = model.cumulative_office_usd(
-            terms.upfront, terms.running_low, horizon
-        )
+    fastest = max(candidates, key=lambda w: w.tok_s)
+    tokens = model.tokens_per_month(fastest.tok_s, loaded_hours)
+    basis = (
+        f"not stated in the scenario: what its fastest option, one {fastest.name} at "
+        f"{fastest.tok_s:,.4g} tok/s, generates busy every loaded hour ({loaded_hours:g} h/month)"
+    )
+    return Demand(tokens, False, basis, fastest.name)
+
+
+def demand_at(demand: Demand, knobs: Knobs, base: Knobs) -> float:
+    """The demand at other knob settings: a stated demand stays; a demand the report
+    stated from the fastest box's busy hours grows with the hours of use."""
+    if demand.stated:
+        return demand.tokens_per_month
+    return demand.tokens_per_month * knobs.loaded_hours / base.loaded_hours
+
+
+def _box_costs(option: ResolvedOption, found: Terms, demand: float, knobs: Knobs,
+               horizon: int) -> OptionCosts:  # fmt: skip
+    boxes, per_box = found.units, found.tokens_per_unit
+    if not found.priced:
+        return OptionCosts(option, boxes, None, None, None, None, None, per_box, None, None, (), ())
+    months = knobs.amortisation_months
+    low, high = found.monthly(months, high=False), found.monthly(months, high=True)
+    upfront = found.upfront or 0.0
+    per_box_low = model.office_monthly_usd(upfront / boxes, months, found.per_unit_running_low)
+    per_box_high = model.office_monthly_usd(upfront / boxes, months, found.per_unit_running_high)
     return OptionCosts(
-        option, boxes, terms.upfront, terms.running_low, terms.running_high, low, high, tokens,
-        model.usd_per_million_tokens(low, tokens * boxes),
-        model.usd_per_million_tokens(high, tokens * boxes),
-        tuple(curve_low), tuple(curve_high),
+        option, boxes, upfront, found.running_low, found.running_high, low, high, per_box,
+        model.usd_per_million_tokens(per_box_low, per_box),
+        model.usd_per_million_tokens(per_box_high, per_box),
+        tuple(model.cumulative_office_usd(upfront, found.running_low, horizon)),
+        tuple(model.cumulative_office_usd(upfront, found.running_high, horizon)),
+        per_box_low, per_box_high,
+        model.usd_per_million_tokens(low, demand), model.usd_per_million_tokens(high, demand),
     )  # fmt: skip
 
 
-def _terms_by_hours(option: ResolvedOption, scenario: Scenario) -> list[_Terms]:
-    """The option's monthly terms at 1..24 hours of use a day (for the sweep)."""
-    usage = scenario.usage
-    terms = []
+def _how(costs: OptionCosts, knobs: Knobs) -> str:
+    option, boxes = costs.option, costs.boxes
+    if option.kind is OptionKind.OFFICE:
+        return f"{boxes} box{'es' if boxes > 1 else ''} bought"
+    instances = f"{boxes} instance{'s' if boxes > 1 else ''}"
+    return f"{instances} x {knobs.loaded_hours:g} h/month rented (the working schedule)"
+
+
+def _ranking(costs: list[OptionCosts], apis: list[ApiCost], knobs: Knobs,
+             demand: float) -> list[Ranked]:  # fmt: skip
+    found = [
+        Ranked(c.option.name, c.option.kind, _how(c, knobs), c.upfront_usd or 0.0,
+               c.monthly_low or 0.0, c.monthly_high or 0.0,
+               c.demand_usd_per_mtok_low or 0.0, c.demand_usd_per_mtok_high or 0.0)
+        for c in costs if c.priced and c.option.fit.fits
+    ]  # fmt: skip
+    for api in apis:
+        how = f"per token ({usd(api.usd_per_mtok)}/1M generated, prompt included)"
+        bill = api.demand_monthly_usd
+        found.append(Ranked(api.name, OptionKind.API, how, 0.0, bill, bill,
+                            api.usd_per_mtok, api.usd_per_mtok))  # fmt: skip
+    return sorted(found, key=lambda r: (r.monthly_high, r.monthly_low, r.name))
+
+
+def _sweep(ways: list[Way], demand: Demand, base: Knobs) -> dict[str, list[Terms]]:
+    """Each way's terms at 1..24 hours of use a day (for the break-even sweep)."""
+    sweep: dict[str, list[Terms]] = {w.name: [] for w in ways}
     for hours in HOURS_PER_DAY_SWEEP:
-        loaded = model.loaded_hours_per_month(hours, usage.days_per_month)
-        idle = model.idle_hours_per_month(loaded, usage.office_stays_on)
-        terms.append(_terms(option, scenario, loaded, idle))
-    return terms
+        knobs = replace(base, hours_per_day=hours)
+        tokens = demand_at(demand, knobs, base)
+        for way in ways:
+            sweep[way.name].append(terms(way, tokens, knobs))
+    return sweep
 
 
-def _break_evens(costs: list[OptionCosts], scenario: Scenario) -> list[BreakEven]:
+def _break_evens(costs: list[OptionCosts], apis: list[ApiCost], demand: Demand, knobs: Knobs,
+                 horizon: int) -> list[BreakEven]:  # fmt: skip
     usable = [c for c in costs if c.priced and c.option.fit.fits]
-    offices = [c for c in usable if c.option.kind is OptionKind.OFFICE]
-    clouds = [c for c in usable if c.option.kind is OptionKind.CLOUD]
-    horizon = scenario.horizon_months
-    # each option's terms per hours/day once, not once per pair
-    sweeps = {id(c): _terms_by_hours(c.option, scenario) for c in usable}
+    offices = [way_of(c.option) for c in usable if c.option.kind is OptionKind.OFFICE]
+    rents = [way_of(c.option) for c in usable if c.option.kind is OptionKind.CLOUD]
+    rents += [api_way(a.api) for a in apis]
+    if not offices or not rents:
+        return []
+    sweep = _sweep(offices + rents, demand, knobs)
+    base = {w.name: terms(w, demand.tokens_per_month, knobs) for w in offices + rents}
+    months = knobs.amortisation_months
     found = []
     for office in offices:
-        assert office.upfront_usd is not None and office.running_monthly_low is not None
-        upfront, running = office.upfront_usd, office.running_monthly_low
-        for cloud in clouds:
-            assert cloud.monthly_low is not None and cloud.monthly_high is not None
+        own = base[office.name]
+        upfront, running = own.upfront or 0.0, own.running_low
+        for rent in rents:
+            theirs = base[rent.name]
+            low, high = theirs.monthly(months, high=False), theirs.monthly(months, high=True)
             by_hours = tuple(
                 (
                     hours,
-                    model.break_even_month(o.upfront or 0.0, o.running_low, c.running_high, None),
+                    model.break_even_month(o.upfront or 0.0, o.running_low, r.running_high, None),
                 )
-                for hours, o, c in zip(
-                    HOURS_PER_DAY_SWEEP, sweeps[id(office)], sweeps[id(cloud)], strict=True
-                )
-            )
-            found.append(
-                BreakEven(
-                    office=office.option.name,
-                    cloud=cloud.option.name,
-                    month_vs_low=model.break_even_month(
-                        upfront, running, cloud.monthly_low, horizon
-                    ),
-                    month_vs_high=model.break_even_month(
-                        upfront, running, cloud.monthly_high, horizon
-                    ),
-                    by_hours_per_day=by_hours,
+                for hours, o, r in zip(
+                    HOURS_PER_DAY_SWEEP, sweep[office.name], sweep[rent.name], strict=True
                 )
             )
+            per_box: tuple[int | None, int | None] = (None, None)
+            if rent.kind is OptionKind.CLOUD:  # the seed's own comparison: box against box
+                price, mine = office.purchase_usd or 0.0, own.per_unit_running_low
+                per_box = (
+                    model.break_even_month(price, mine, theirs.per_unit_running_low, horizon),
+                    model.break_even_month(price, mine, theirs.per_unit_running_high, horizon),
+                )
+            found.append(BreakEven(
+                office.name, rent.name, rent.kind,
+                model.break_even_month(upfront, running, low, horizon),
+                model.break_even_month(upfront, running, high, horizon),
+                model.break_even_fraction(upfront, running, low),
+                model.break_even_fraction(upfront, running, high),
+                by_hours, *per_box,
+            ))  # fmt: skip
     return found
 
 
@@ -189,47 +301,38 @@ def build_report(
     results: list[BenchResult] | None = None,
 ) -> Report:
     """Compute the whole report; ``ValueError`` names a bad catalog name or figure."""
+    from llmbox.cost import sensitivity, verdict  # noqa: PLC0415 - they import this module
+
     catalog = catalog or load_catalog()
     resolved, calibration = resolve_options(scenario, catalog, results)
-    usage = scenario.usage
-    loaded = model.loaded_hours_per_month(usage.hours_per_day, usage.days_per_month)
-    idle = model.idle_hours_per_month(loaded, usage.office_stays_on)
-    costs = [_costs(option, scenario, loaded, idle) for option in resolved]
-    apis = []
-    for index, name in enumerate(scenario.apis):
-        try:
-            row = catalog.api(name)
-        except ValueError as error:
-            raise ValueError(f"apis[{index}]: {error}") from None
-        per_mtok = model.api_usd_per_million_tokens(
-            row.input_usd_per_1k_tokens, row.output_usd_per_1k_tokens,
-            usage.input_tokens_per_output_token,
-        )  # fmt: skip
-        demand = usage.demand_tokens_per_month
-        monthly = per_mtok * demand / 1e6 if demand is not None else None
-        apis.append(ApiCost(row.name, per_mtok, monthly, f"{row.source}, {row.as_of}"))
+    resolved_apis = resolve_apis(scenario, catalog, {o.name for o in resolved})
+    knobs, horizon = knobs_for(scenario), scenario.horizon_months
+    box_ways = [way_of(o) for o in resolved]
+    demand = state_demand(scenario, box_ways, knobs.loaded_hours)
+    tokens = demand.tokens_per_month
     costs = [
-        dataclasses.replace(
-            c,
-            api_same_tokens_usd=tuple(
-                (api.name, api.usd_per_mtok * c.tokens_per_month * c.boxes / 1e6) for api in apis
-            ),
-        )
-        for c in costs
+        _box_costs(o, terms(w, tokens, knobs), tokens, knobs, horizon)
+        for o, w in zip(resolved, box_ways, strict=True)
     ]
+    apis = []
+    for api in resolved_apis:
+        way = api_way(api)
+        bill = terms(way, tokens, knobs).running_high
+        apis.append(ApiCost(api, api_usd_per_mtok(way, knobs), bill,
+                            tuple(model.cumulative_cloud_usd(bill, horizon))))  # fmt: skip
     measured = sum(
         1
         for o in resolved
         for f in (o.throughput, o.load_power)
         if f and f.provenance == "measured"
     )
-    return Report(
-        scenario=scenario,
-        calibration=calibration,
-        loaded_hours=loaded,
-        idle_hours=idle,
-        options=tuple(costs),
-        break_evens=tuple(_break_evens(costs, scenario)),
-        apis=tuple(apis),
-        results_used=measured,
-    )
+    report = Report(
+        scenario=scenario, calibration=calibration, loaded_hours=knobs.loaded_hours,
+        idle_hours=knobs.idle_hours, options=tuple(costs),
+        break_evens=tuple(_break_evens(costs, apis, demand, knobs, horizon)),
+        apis=tuple(apis), results_used=measured, demand=demand, knobs=knobs,
+        ways=tuple(box_ways + [api_way(a) for a in resolved_apis]),
+        ranking=tuple(_ranking(costs, apis, knobs, tokens)),
+    )  # fmt: skip
+    report = replace(report, sensitivity=tuple(sensitivity.analyse(report)))
+    return replace(report, verdict=verdict.decide(report))

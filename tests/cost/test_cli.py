@@ -39,12 +39,18 @@ def test_report_without_arguments_prints_the_seed_report() -> None:
     code, output = _run("report")
     assert code == 0
     assert "$83.20-187.20" in output  # rented RTX 4090, 8 h x 26 days
+    # equal work (3 RTX 3060 PCs against one rented 4090), then the seed's own box for box
     assert re.search(
-        r"pc-i9-13900k-rtx4060\s*│\s*rented-rtx-4090\s*│\s*month 19\s*│\s*month 8", output
+        r"pc-i9-13900k-rtx4060\s*│\s*rented-rtx-4090 \(cloud\)\s*│\s*never within 36 months"
+        r"\s*│\s*month 35 \(34\.2\)\s*│\s*month 19\s*│\s*month 8",
+        output,
     )
     assert re.search(
-        r"pc-i7-13700k-rtx3060\s*│\s*rented-rtx-4090\s*│\s*month 15\s*│\s*month 7", output
+        r"pc-i7-13700k-rtx3060\s*│\s*rented-rtx-4090 \(cloud\)\s*│\s*never within 36 months"
+        r"\s*│\s*month 20 \(19\.8\)\s*│\s*month 15\s*│\s*month 7",
+        output,
     )
+    assert output.index("Verdict") < output.index("Equal work") < output.index("Boxes: cost")
     assert "Where the numbers come from" in output
     assert "estimated (roofline 272 GB/s" in output
 
@@ -52,18 +58,26 @@ def test_report_without_arguments_prints_the_seed_report() -> None:
 def test_markdown_json_csv_formats() -> None:
     code, markdown = _run("report", "--format", "md")
     assert code == 0
-    assert "| pc-i9-13900k-rtx4060 | rented-rtx-4090 | month 19 | month 8 |" in markdown
+    assert (
+        "| pc-i9-13900k-rtx4060 | rented-rtx-4090 (cloud) | never within 36 months | "
+        "month 35 (34.2) | month 19 | month 8 |"
+    ) in markdown
+    assert markdown.index("## Verdict") < markdown.index("## Equal work")
     code, text = _run("report", "--format", "json")
     data = json.loads(text)
+    assert next(iter(data)) == "schema_version" and list(data)[1] == "verdict"
+    assert data["verdict"]["cheapest"] == "deepinfra-llama-3.1-8b-instruct"
     cloud = next(o for o in data["options"] if o["name"] == "rented-rtx-4090")
     assert (cloud["monthly_usd_low"], cloud["monthly_usd_high"]) == pytest.approx((83.2, 187.2))
     assert cloud["usd_per_hour_low"]["provenance"] == "catalog"
     code, text = _run("report", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert [r["Option"] for r in rows] == [
+    assert [r["Option"] for r in rows][:3] == [
         "pc-i9-13900k-rtx4060", "pc-i7-13700k-rtx3060", "rented-rtx-4090",
     ]  # fmt: skip
     assert float(rows[2]["MonthlyUsdHigh"]) == pytest.approx(187.2)
+    assert float(rows[1]["MonthlyUsdPerBoxLow"]) == pytest.approx(1105 / 36 + 6.6768, rel=1e-5)
+    assert {r["Kind"] for r in rows[3:]} == {"api"}  # hosted APIs are options too
 
 
 def test_html_is_self_contained_with_real_svg_charts(tmp_path: Path) -> None:
@@ -72,6 +86,7 @@ def test_html_is_self_contained_with_real_svg_charts(tmp_path: Path) -> None:
     assert code == 0, output
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>")
+    assert html.index('class="verdict"') < html.index("<table")
     assert html.count("<svg") == 3  # cumulative cost, $/1M tokens, break-even vs hours
     # real drawings: matplotlib paths and the axis labels as text
     assert html.count("<path") > 20

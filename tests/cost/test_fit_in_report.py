@@ -33,7 +33,7 @@ def test_seventy_b_model_flags_small_gpus() -> None:
         "g6e.xlarge": True,
         "g5.xlarge": False,
     }
-    assert [(b.office, b.cloud) for b in report.break_evens] == [("two-4090s", "g6e.xlarge")]
+    assert [(b.office, b.rent) for b in report.break_evens] == [("two-4090s", "g6e.xlarge")]
     markdown = render_markdown(report)
     assert "| pc-i9-13900k-rtx4060 | office | RTX 4060 | NO (" in markdown
     assert "(model does not fit)" in markdown

@@ -21,4 +21,6 @@ def test_readme_scenario_example_builds() -> None:
     report = build_report(parse_scenario(yaml.safe_load(blocks[0]), "README"))
     names = [c.option.name for c in report.options]
     assert names == ["pc-i7-13700k-rtx3060", "g5.xlarge (spot)", "my-4090-box", "marketplace-4090"]
-    assert len(report.break_evens) == 4  # two office boxes x two cloud options
+    # two office boxes x (two cloud options + two hosted APIs)
+    assert len(report.break_evens) == 8
+    assert report.verdict is not None and report.verdict.winner is not None

@@ -67,9 +67,14 @@ def test_spot_cloud_needs_two_boxes_for_the_demand() -> None:
 
 def test_break_even_against_spot_range() -> None:
     report = build_report(parse_scenario(SCENARIO))
-    (found,) = report.break_evens
+    found = next(b for b in report.break_evens if b.rent == "g5.xlarge (spot)")
     assert found.month_vs_low == math.ceil(2500 / (SPOT_LOW - ELECTRICITY)) == 18
     assert found.month_vs_high == math.ceil(2500 / (SPOT_HIGH - ELECTRICITY)) == 17
+    assert found.fraction_vs_high == pytest.approx(2500 / (SPOT_HIGH - ELECTRICITY))  # 16.8
+    # box for box (one box against one of the two instances the demand needs) tells another
+    # story: month ceil(2500 / (91.96 - 35.589)) = 45, past the 24-month horizon
+    assert math.ceil(2500 / (SPOT_HIGH / 2 - ELECTRICITY)) == 45
+    assert found.per_box_month_vs_high is None
     assert dict(found.by_hours_per_day)[10] == 17
     office = report.options[0]
     assert office.cumulative_low[17] <= report.options[1].cumulative_high[17]
@@ -87,7 +92,7 @@ def test_hosted_api_for_the_demand_counts_prompt_tokens() -> None:
 def test_break_even_never_within_horizon_when_renting_is_cheaper() -> None:
     cheap_rent = {**SCENARIO, "horizon_months": 12}
     report = build_report(parse_scenario(cheap_rent))
-    (found,) = report.break_evens
+    found = next(b for b in report.break_evens if b.rent == "g5.xlarge (spot)")
     assert (found.month_vs_low, found.month_vs_high) == (None, None)  # 18 and 17 > 12
 
 
