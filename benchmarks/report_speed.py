@@ -56,7 +56,7 @@ def scenario_data() -> dict[str, Any]:
         "amortisation_months": 36,
         "horizon_months": MONTHS,
         "options": options,
-        "apis": ["gpt-3.5-turbo-4k", "gpt-4-8k"],
+        "apis": ["deepinfra-llama-3.1-8b-instruct", "gpt-5-mini"],
     }  # fmt: skip
 
 

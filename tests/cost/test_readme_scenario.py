@@ -21,6 +21,8 @@ def test_readme_scenario_example_builds() -> None:
     report = build_report(parse_scenario(yaml.safe_load(blocks[0]), "README"))
     names = [c.option.name for c in report.options]
     assert names == ["pc-i7-13700k-rtx3060", "g5.xlarge (spot)", "my-4090-box", "marketplace-4090"]
-    # two office boxes x (two cloud options + two hosted APIs)
-    assert len(report.break_evens) == 8
+    apis = [a.name for a in report.apis]
+    assert apis == ["in-house-gateway", "deepinfra-llama-3.1-8b-instruct", "gpt-5-mini"]
+    # two office boxes x (two cloud options + three hosted APIs)
+    assert len(report.break_evens) == 10
     assert report.verdict is not None and report.verdict.winner is not None
