@@ -143,8 +143,7 @@ def box_throughput(
     else:
         model_gb = weights / 1e9
         detail = (
-            f"roofline {gpu.bandwidth_gbps:g} GB/s / {model_gb:.2f} GB x "
-            f"{inputs.calibration.how}"
+            f"roofline {gpu.bandwidth_gbps:g} GB/s / {model_gb:.2f} GB x {inputs.calibration.how}"
         )
         if gpu_count > 1:
             # llama.cpp splits layers across GPUs: one stream reads them one GPU after another
