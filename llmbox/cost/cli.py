@@ -49,27 +49,35 @@ _SUFFIX_FORMATS = {
 }
 
 
-def _render(
+def render_report(
     report_format: ReportFormat, scenario: Path | None, results: Path | None, width: int | None
 ) -> str:
-    """Load, validate, compute and render; ``ValueError`` for anything wrong."""
+    """Load, validate, compute and render; ``ValueError`` for anything wrong. Each host
+    measured by ``benchmark.yml`` under ``results`` joins the scenario's options; notes
+    about the results go into the report and, one line each, to stderr."""
     from llmbox.cost import render_data, render_text  # noqa: PLC0415 - keep --help fast
+    from llmbox.cost.hosts import result_notes, with_measured_hosts  # noqa: PLC0415
     from llmbox.cost.report import build_report  # noqa: PLC0415
-    from llmbox.cost.results import read_results  # noqa: PLC0415
+    from llmbox.cost.results import read_results_tree  # noqa: PLC0415
     from llmbox.cost.scenario import load_scenario  # noqa: PLC0415
 
-    loaded = load_scenario(scenario)
-    bench = None
-    if results is not None:
-        bench, empty = read_results(results)
-        if empty:  # a failed run measured nothing: say so rather than drop it silently
-            names = ", ".join(r.path.name for r in empty)
-            click.echo(f"ignoring bench results in which no request completed: {names}", err=True)
+    loaded, catalog = load_scenario(scenario), load_catalog()
+    bench, notes = None, []
+    origin = scenario if scenario is not None else "built-in seed scenario"
     try:
-        built = build_report(loaded, load_catalog(), bench)
-    except ValueError as error:  # a catalog name in the scenario: say which file
-        origin = scenario if scenario is not None else "built-in seed scenario"
+        if results is not None:
+            tree = read_results_tree(results)
+            loaded = with_measured_hosts(loaded, tree.host_runs)
+            bench, notes = list(tree.results), list(tree.notes)
+            if tree.empty:  # a failed run measured nothing: say so rather than drop it
+                names = ", ".join(r.path.name for r in tree.empty)
+                notes.append(f"ignored, no request completed: {names}")
+            notes += result_notes(loaded, catalog, bench)
+        built = build_report(loaded, catalog, bench, notes)
+    except ValueError as error:  # a catalog name in the scenario or a manifest: say where
         raise ValueError(f"{origin}: {error}") from None
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
     if report_format is ReportFormat.HTML:
         from llmbox.cost.render_html import render_html  # noqa: PLC0415 - pulls in matplotlib
 
@@ -88,7 +96,8 @@ def _render(
 @click.option(
     "--results",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of `llmbox bench` result JSON files; their figures are used as measured.",
+    help="Folder of `llmbox bench` results (subfolders too): measured figures; each host "
+    "benchmark.yml measured becomes an option.",
 )
 @click.option(
     "--format",
@@ -120,7 +129,7 @@ def report(
     try:
         # a terminal's own width; a file or pipe gets a wide, stable layout
         width = shutil.get_terminal_size().columns if out is None and sys.stdout.isatty() else None
-        text = _render(chosen, scenario, results, width)
+        text = render_report(chosen, scenario, results, width)
         if out is None:
             click.echo(text, nl=False)
             return

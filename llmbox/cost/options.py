@@ -30,6 +30,16 @@ from llmbox.cost.throughput import (
 __all__ = ["Calibration", "ResolvedOption", "model_shape", "resolve_options"]
 
 FALLBACK_IDLE_POWER_W = 50.0
+# A CPU-only box with no load power given: idle system + a desktop CPU's package power
+# under an all-core load (Intel's 65 W base power class), assumed.
+CPU_PACKAGE_POWER_W = 65.0
+CPU_ONLY = "none (CPU only)"
+
+
+def cpu_only_device(ram_gb: float, where: str) -> Gpu:
+    """What a CPU-only box serves from: system memory holds the model (for the fit check);
+    no GPU bandwidth or board power (its speed comes from a bench result or ``tok_s``)."""
+    return Gpu(CPU_ONLY, ram_gb, 0.0, 0.0, f"ram_gb in {where}", "")
 
 
 @dataclass(frozen=True)
@@ -75,9 +85,14 @@ def _throughput(
     )
 
 
+def _typed(value: float, field: str, spec: OptionSpec) -> Figure:
+    """A figure a person typed: into the scenario, or into the inventory of a host."""
+    return Figure(value, Provenance.SCENARIO, f"{field} in {spec.origin or 'scenario'}")
+
+
 def _idle_power(ctx: _Context, spec: OptionSpec, build: HardwareBuild | None) -> Figure:
     if spec.idle_power_w is not None:
-        return Figure(spec.idle_power_w, Provenance.SCENARIO, "idle_power_w in scenario")
+        return _typed(spec.idle_power_w, "idle_power_w", spec)
     if build is not None and build.idle_power_w is not None:
         return Figure(build.idle_power_w, Provenance.CATALOG, f"{build.source}, {build.as_of}")
     if ctx.catalog.system_power:
@@ -104,7 +119,7 @@ def _load_power(
         )
         return Figure(measured.gpu_power_w_mean + idle.value, Provenance.MEASURED, detail)
     if spec.load_power_w is not None:
-        return Figure(spec.load_power_w, Provenance.SCENARIO, "load_power_w in scenario")
+        return _typed(spec.load_power_w, "load_power_w", spec)
     if build is not None and build.typical_power_w is not None:
         return Figure(build.typical_power_w, Provenance.CATALOG, f"{build.source}, {build.as_of}")
     # a single-GPU PC's wall power says little about a box with several
@@ -114,6 +129,9 @@ def _load_power(
             f"measured at the wall on another PC with this GPU: {similar.system}, {similar.source}"
         )
         return Figure(similar.load_power_w, Provenance.ESTIMATED, detail)
+    if gpu.name == CPU_ONLY:
+        detail = f"{idle.value:g} W idle system + {CPU_PACKAGE_POWER_W:g} W CPU package, assumed"
+        return Figure(idle.value + CPU_PACKAGE_POWER_W, Provenance.ESTIMATED, detail)
     tdp = gpu.tdp_w * gpu_count
     detail = f"{idle.value:g} W idle system + {tdp:g} W GPU TDP (upper bound)"
     return Figure(idle.value + tdp, Provenance.ESTIMATED, detail)
@@ -135,7 +153,7 @@ def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu) -> BenchResult | None:
     return pick_result(
         ctx.results,
         host=spec.host,
-        gpu_name=gpu.name,
+        gpu_name=None if gpu.name == CPU_ONLY else gpu.name,
         model_name=ctx.shape.name,
         quantization=ctx.scenario.model.quantization,
         concurrency=ctx.scenario.usage.concurrency,
@@ -144,12 +162,20 @@ def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu) -> BenchResult | None:
 
 def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
     build = ctx.catalog.hardware(spec.hardware) if spec.hardware else None
-    gpu = ctx.catalog.gpu(build.gpu if build else str(spec.gpu))
-    gpu_count = build.gpu_count if build else spec.gpu_count
+    if build is None and spec.gpu is None:
+        gpu, gpu_count = cpu_only_device(float(spec.ram_gb or 0), spec.origin or "scenario"), 1
+    else:
+        gpu = ctx.catalog.gpu(build.gpu if build else str(spec.gpu))
+        gpu_count = build.gpu_count if build else spec.gpu_count
     measured = _measured(ctx, spec, gpu)
+    if gpu.name == CPU_ONLY and measured is None and spec.tok_s is None:
+        raise ValueError(
+            f"{spec.name!r} has no GPU, so no bandwidth estimate applies: give it tok_s or "
+            f"the bench results of its host (host: {spec.host!r} has none for this model)"
+        )
     purchase: Figure | None = None
     if spec.price_usd is not None:
-        purchase = Figure(spec.price_usd, Provenance.SCENARIO, "price_usd in scenario")
+        purchase = _typed(spec.price_usd, "price_usd", spec)
     elif build is not None and build.price_usd is not None:
         purchase = Figure(build.price_usd, Provenance.CATALOG, f"{build.source}, {build.as_of}")
     idle = _idle_power(ctx, spec, build)

@@ -27,6 +27,7 @@ LEGEND = (
     "M measured (bench results), S given in the scenario, C catalog (with source), "
     "E estimated (rule stated)"
 )
+NOTES_TITLE = "Notes on the bench results"
 NOT_PRICED = "not priced"
 # more pairs than this and the human-readable tables show one cloud option per office box
 MAX_BREAK_EVEN_ROWS = 40

@@ -163,6 +163,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             "catalog_rows": report.calibration.rows,
         },
         "bench_figures_used": report.results_used,
+        "notes": list(report.notes),
         "options": [_option(costs) for costs in report.options],
         "break_evens": [_pair(b) for b in report.break_evens],
         "hosted_apis": [

@@ -10,6 +10,7 @@ from llmbox.cost import charts
 from llmbox.cost.render_common import (
     BREAK_EVEN_COLUMNS,
     LEGEND,
+    NOTES_TITLE,
     RANKING_COLUMNS,
     SENSITIVITY_COLUMNS,
     break_even_rows,
@@ -73,6 +74,9 @@ def render_html(report: Report) -> str:
     parts.append(
         "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in summary_lines(report)) + "</ul>"
     )
+    if report.notes:
+        parts.append(f"<h2>{escape(NOTES_TITLE)}</h2>")
+        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>")
     if report.ranking:
         parts.append(
             "<h2>Equal work: every way of getting the demand's tokens, cheapest first</h2>"

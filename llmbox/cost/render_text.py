@@ -12,6 +12,7 @@ from rich.table import Table
 from llmbox.cost.render_common import (
     BREAK_EVEN_COLUMNS,
     LEGEND,
+    NOTES_TITLE,
     RANKING_COLUMNS,
     SENSITIVITY_COLUMNS,
     break_even_rows,
@@ -73,6 +74,8 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
         console.print(f"  {line}", highlight=False, markup=False)
     for line in summary_lines(report):
         console.print(line, highlight=False)
+    if report.notes:
+        _print_list(console, NOTES_TITLE, report.notes)
     if report.ranking:
         title = "Equal work: every way of getting the demand's tokens, cheapest first"
         console.print(_rich_table(title, RANKING_COLUMNS, ranking_rows(report)))
@@ -97,10 +100,14 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
         console.print(_rich_table(title, SENSITIVITY_COLUMNS, sensitivity_rows(report)))
     if report.apis:
         console.print(_rich_table("Hosted APIs", API_COLUMNS, api_rows(report)))
-    console.print("[bold]Where the numbers come from[/bold]")
-    for line in provenance_lines(report):
-        console.print(f"  {line}", highlight=False, markup=False)
+    _print_list(console, "Where the numbers come from", provenance_lines(report))
     return buffer.getvalue()
+
+
+def _print_list(console: Console, title: str, lines: Sequence[str]) -> None:
+    console.print(f"[bold]{title}[/bold]")
+    for line in lines:
+        console.print(f"  {line}", highlight=False, markup=False)
 
 
 def _md_escape(text: str) -> str:
@@ -119,6 +126,8 @@ def render_markdown(report: Report) -> str:
     if report.scenario.description:
         lines += [report.scenario.description, ""]
     lines += [f"- {line}" for line in summary_lines(report)] + [""]
+    if report.notes:
+        lines += [f"## {NOTES_TITLE}", ""] + [f"- {_md_escape(n)}" for n in report.notes] + [""]
     if report.ranking:
         lines += ["## Equal work: every way of getting the demand's tokens, cheapest first", ""]
         lines += _md_table(RANKING_COLUMNS, ranking_rows(report))

@@ -7,6 +7,7 @@ rules are in ``equal_work`` and ``model``; rendering lives in the ``render_*`` m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -137,6 +138,8 @@ class Report:
     ranking: tuple[Ranked, ...] = ()
     verdict: Verdict | None = None
     sensitivity: tuple[SensitivityRow, ...] = ()
+    # what the reader must know about the bench results (superseded runs, unmatched files)
+    notes: tuple[str, ...] = ()
 
 
 def knobs_for(scenario: Scenario) -> Knobs:
@@ -299,8 +302,10 @@ def build_report(
     scenario: Scenario,
     catalog: Catalog | None = None,
     results: list[BenchResult] | None = None,
+    notes: Sequence[str] = (),
 ) -> Report:
-    """Compute the whole report; ``ValueError`` names a bad catalog name or figure."""
+    """Compute the whole report; ``ValueError`` names a bad catalog name or figure.
+    ``notes`` about the bench results are shown in every format."""
     from llmbox.cost import sensitivity, verdict  # noqa: PLC0415 - they import this module
 
     catalog = catalog or load_catalog()
@@ -332,7 +337,7 @@ def build_report(
         break_evens=tuple(_break_evens(costs, apis, demand, knobs, horizon)),
         apis=tuple(apis), results_used=measured, demand=demand, knobs=knobs,
         ways=tuple(box_ways + [api_way(a) for a in resolved_apis]),
-        ranking=tuple(_ranking(costs, apis, knobs, tokens)),
+        ranking=tuple(_ranking(costs, apis, knobs, tokens)), notes=tuple(notes),
     )  # fmt: skip
     report = replace(report, sensitivity=tuple(sensitivity.analyse(report)))
     return replace(report, verdict=verdict.decide(report))

@@ -1,4 +1,5 @@
-"""Read `llmbox bench` result JSON files (schema_version 1) as they are.
+"""Read `llmbox bench` result JSON files (schema_version 1) as they are, loose or as the
+run folders ``playbooks/benchmark.yml`` brings back (``results/<host>/<run id>/``).
 
 Only the fields the cost model uses are taken; unknown keys are ignored, as the bench
 contract asks. A file that is not a bench result is an error naming the file and the key,
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from llmbox.cost.catalog import normalise_name
+from llmbox.cost.identity import MANIFEST_NAME, RunManifest, read_manifest
 
 SUPPORTED_SCHEMA_VERSION = 1
 
@@ -97,32 +99,145 @@ def read_result(path: Path) -> BenchResult:
     )
 
 
-def read_results(directory: Path | str) -> tuple[list[BenchResult], list[BenchResult]]:
-    """Every ``*.json`` bench result in ``directory`` (not recursive), sorted by name:
-    the usable ones, and the runs in which no request completed (nothing measured)."""
+def _is_bench_result(path: Path) -> bool:
+    """A JSON object with the bench contract's top-level keys; anything else in a results
+    folder (another tool's file, a run manifest) is not read as a bench result."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return True  # looks like ours by name: let read_result name what is wrong
+    return isinstance(data, dict) and "schema_version" in data and "metadata" in data
+
+
+@dataclass(frozen=True)
+class HostRun:
+    """One ``benchmark.yml`` run of one host: ``results/<host>/<run id>/`` with its manifest."""
+
+    folder: Path
+    manifest: RunManifest
+    results: tuple[BenchResult, ...]
+
+    @property
+    def host(self) -> str:
+        return self.manifest.host
+
+
+@dataclass(frozen=True)
+class ResultsTree:
+    """What a results folder holds: the bench results to use (loose files and each host's
+    newest run), the newest run of each benchmarked host, the runs in which no request
+    completed, and notes for the report (runs superseded, files skipped)."""
+
+    results: tuple[BenchResult, ...]
+    host_runs: tuple[HostRun, ...]
+    empty: tuple[BenchResult, ...]
+    notes: tuple[str, ...]
+
+
+def _read_run(folder: Path, notes: list[str]) -> HostRun:
+    manifest = read_manifest(folder / MANIFEST_NAME)
+    results = []
+    for name in manifest.result_files:
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"run {folder}: {MANIFEST_NAME} lists {name}, which is missing")
+        result = read_result(path)
+        if result.host != manifest.host:
+            raise ValueError(
+                f"bench result {path}: host {result.host!r} is not the run's host "
+                f"{manifest.host!r} ({MANIFEST_NAME})"
+            )
+        results.append(result)
+    listed = set(manifest.result_files) | {MANIFEST_NAME}
+    for extra in sorted(p.name for p in folder.glob("*.json") if p.name not in listed):
+        notes.append(f"skipped {folder / extra}: not listed in the run's {MANIFEST_NAME}")
+    return HostRun(folder, manifest, tuple(results))
+
+
+def read_results_tree(directory: Path | str) -> ResultsTree:
+    """Every bench result under ``directory``, subfolders included.
+
+    A folder with an ``llmbox-run.json`` manifest is one run of one host (what
+    ``playbooks/benchmark.yml`` fetches); of several runs of a host the newest (by its
+    ``created_at``, then run id) is used, and a note says which. Other bench files are
+    used as they are; JSON files that are not bench results are skipped with a note.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"results directory {str(directory)!r} does not exist")
-    every = [read_result(path) for path in sorted(directory.glob("*.json"))]
-    return [r for r in every if r.completed > 0], [r for r in every if r.completed == 0]
+    notes: list[str] = []
+    run_folders = sorted({m.parent for m in directory.rglob(MANIFEST_NAME)})
+    runs = [_read_run(folder, notes) for folder in run_folders]
+    loose: list[BenchResult] = []
+    for path in sorted(directory.rglob("*.json")):
+        if path.parent in run_folders:
+            continue
+        if _is_bench_result(path):
+            loose.append(read_result(path))
+        else:
+            notes.append(f"skipped {path}: not a bench result (no schema_version/metadata)")
+    newest: dict[str, HostRun] = {}
+    for run in runs:
+        kept = newest.get(run.host)
+        key = (run.manifest.created_at, run.manifest.run_id)
+        if kept is None or key > (kept.manifest.created_at, kept.manifest.run_id):
+            newest[run.host] = run
+    for host, run in sorted(newest.items()):
+        count = sum(1 for r in runs if r.host == host)
+        if count > 1:
+            notes.append(
+                f"{host}: the newest of {count} runs is used ({run.manifest.run_id}, "
+                f"{run.folder.relative_to(directory)})"
+            )
+    every = loose + [r for run in newest.values() for r in run.results]
+    return ResultsTree(
+        results=tuple(r for r in every if r.completed > 0),
+        host_runs=tuple(newest[host] for host in sorted(newest)),
+        empty=tuple(r for r in every if r.completed == 0),
+        notes=tuple(notes),
+    )
+
+
+def read_results(directory: Path | str) -> tuple[list[BenchResult], list[BenchResult]]:
+    """The usable bench results under ``directory`` and the runs in which no request
+    completed (nothing measured); see :func:`read_results_tree`."""
+    tree = read_results_tree(directory)
+    return list(tree.results), list(tree.empty)
+
+
+def contradiction(result: BenchResult, gpu_name: str | None) -> str | None:
+    """Why ``result`` cannot stand for an option with ``gpu_name`` (``None``: CPU only),
+    or ``None`` when the run's hardware agrees with the option's."""
+    if result.gpu_name is None and gpu_name is not None:
+        return f"{result.path.name} ran with no GPU (gpu: null), the option has a {gpu_name}"
+    if result.gpu_name is not None and gpu_name is None:
+        return f"{result.path.name} ran on a {result.gpu_name}, the option is CPU only"
+    if result.gpu_name is not None and gpu_name is not None:
+        ours, theirs = normalise_name(gpu_name), normalise_name(result.gpu_name)
+        if ours not in theirs:  # NVML says "NVIDIA GeForce RTX 4090" for "RTX 4090"
+            return f"{result.path.name} ran on a {result.gpu_name}, the option has a {gpu_name}"
+    return None
 
 
 def pick_result(
     results: list[BenchResult],
     *,
     host: str | None,
-    gpu_name: str,
+    gpu_name: str | None,
     model_name: str,
     quantization: str,
     concurrency: int,
 ) -> BenchResult | None:
-    """The result for this option: by host if given, else by GPU; same model.
+    """The result for this option: by host if given, else by GPU; same model. A host's run
+    whose hardware contradicts the option's GPU (``None``: CPU only) is never used.
 
     Prefers the run whose concurrency is the largest not above the scenario's (the load it
     was measured at is one the option will see); otherwise the lowest concurrency run.
     """
     if host is not None:
-        candidates = [r for r in results if r.host == host]
+        candidates = [r for r in results if r.host == host and not contradiction(r, gpu_name)]
+    elif gpu_name is None:
+        return None  # a CPU-only option takes figures from its own host's runs only
     else:
         wanted = normalise_name(gpu_name)
         candidates = [r for r in results if r.gpu_name and normalise_name(r.gpu_name) == wanted]

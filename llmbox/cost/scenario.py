@@ -70,7 +70,8 @@ class OptionSpec(_Strict):
     """One option: ``hardware: <catalog build>``, ``cloud: <catalog instance>``, or inline.
 
     Inline boxes give ``name``, ``kind`` and ``gpu`` (a catalog GPU) and their price
-    (``price_usd`` for office, ``usd_per_hour`` for cloud). Any box may override
+    (``price_usd`` for office, ``usd_per_hour`` for cloud); an office box with no GPU gives
+    ``ram_gb`` (system memory, which then holds the model) instead. Any box may override
     throughput (``tok_s``: the box's tokens/s at the scenario's concurrency) or power, and
     name the bench ``host`` whose results it uses. An inline hosted API gives ``name``,
     ``kind: api`` and its two prices per 1M tokens (``input_usd_per_mtok``,
@@ -91,6 +92,10 @@ class OptionSpec(_Strict):
     idle_power_w: float | None = Field(None, ge=0)
     tok_s: float | None = Field(None, gt=0, description="tokens/s per box, if known")
     host: str | None = Field(None, description="bench result host name to take figures from")
+    ram_gb: float | None = Field(None, gt=0, description="system memory of a CPU-only box")
+    origin: str | None = Field(
+        None, description="where the inline figures were typed (default: the scenario)"
+    )
     input_usd_per_mtok: float | None = Field(None, ge=0, description="API: $ per 1M prompt tokens")
     output_usd_per_mtok: float | None = Field(
         None, ge=0, description="API: $ per 1M generated tokens"
@@ -105,11 +110,14 @@ class OptionSpec(_Strict):
         if len(given) > 1:
             raise ValueError("give either 'hardware' or 'cloud', not both")
         if not given:
-            missing = [key for key in ("name", "kind", "gpu") if getattr(self, key) is None]
+            cpu_only = self.kind is OptionKind.OFFICE and self.ram_gb is not None
+            needed = ("name", "kind") if cpu_only else ("name", "kind", "gpu")
+            missing = [key for key in needed if getattr(self, key) is None]
             if missing:
                 raise ValueError(
                     "an option needs 'hardware: <build>' or 'cloud: <instance type>', or an "
-                    f"inline name, kind and gpu (missing: {', '.join(missing)})"
+                    f"inline name, kind and gpu (or ram_gb for a CPU-only office box; "
+                    f"missing: {', '.join(missing)})"
                 )
             if self.kind is OptionKind.CLOUD and self.usd_per_hour is None:
                 raise ValueError(f"inline cloud option {self.name!r} needs usd_per_hour")
@@ -142,7 +150,7 @@ class OptionSpec(_Strict):
         if missing:
             raise ValueError(f"an inline hosted API (kind: api) needs {', '.join(missing)}")
         box_fields = ("hardware", "cloud", "gpu", "price_usd", "usd_per_hour", "usd_per_hour_high",
-                      "load_power_w", "idle_power_w", "tok_s", "host")  # fmt: skip
+                      "load_power_w", "idle_power_w", "tok_s", "host", "ram_gb")  # fmt: skip
         given = [key for key in box_fields if getattr(self, key) is not None]
         if self.spot:
             given.append("spot")
@@ -153,6 +161,8 @@ class OptionSpec(_Strict):
         """Reject a field the option's kind would silently ignore."""
         if (self.hardware or self.cloud) and self.gpu is not None:
             raise ValueError("'gpu' is for inline options; a catalog build or instance has its own")
+        if self.ram_gb is not None and (self.gpu is not None or self.kind is not OptionKind.OFFICE):
+            raise ValueError("'ram_gb' is for an inline office box without a GPU (CPU only)")
         office = self.hardware is not None or self.kind is OptionKind.OFFICE
         ignored: tuple[str, ...] = ("usd_per_hour", "usd_per_hour_high") if office else (
             "price_usd", "load_power_w", "idle_power_w")  # fmt: skip

@@ -94,7 +94,8 @@ def test_zero_throughput_in_a_result_is_rejected(write_bench: BenchWriter) -> No
 def test_file_written_by_llmbox_bench_is_read_as_measured(
     tmp_path: Path, make_bench_result: Callable[..., dict[str, object]]
 ) -> None:
-    """The other side of the contract: a CPU-only SmolLM2 run written by llmbox.bench."""
+    """The other side of the contract: a CPU-only SmolLM2 run written by llmbox.bench,
+    for a CPU-only box (a GPU option never takes a run that saw no GPU)."""
     from llmbox.bench.schema import BenchResult as BenchFile  # noqa: PLC0415
     from llmbox.bench.schema import write_result  # noqa: PLC0415
 
@@ -108,7 +109,7 @@ def test_file_written_by_llmbox_bench_is_read_as_measured(
             "model": {"name": "SmolLM2-135M-Instruct", "quantization": "Q4_1"},
             "electricity_usd_per_kwh": 0.2,
             "options": [
-                {"name": "ci-box", "kind": "office", "gpu": "RTX 3060", "price_usd": 800,
+                {"name": "ci-box", "kind": "office", "ram_gb": 16, "price_usd": 800,
                  "host": "ci-box"},
                 {"cloud": "g4dn.xlarge"},
             ],

@@ -1,0 +1,85 @@
+"""Benchmarked hosts become report options: each host that ``playbooks/benchmark.yml``
+measured is priced from the hardware identity its run manifest records (a catalog build,
+a catalog cloud instance, or an inline box), with no scenario editing.
+
+Also the report's notes about results: a results file that matches no option, and a
+host's run whose hardware contradicts the option it would stand for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llmbox.cost.catalog import Catalog, normalise_name
+from llmbox.cost.identity import HardwareIdentity
+from llmbox.cost.results import BenchResult, HostRun, contradiction
+from llmbox.cost.scenario import OptionKind, OptionSpec, Scenario
+
+
+def _spec(identity: HardwareIdentity, host: str) -> OptionSpec:
+    name = identity.name or host
+    if identity.build is not None:
+        return OptionSpec(hardware=identity.build, name=name, host=host)
+    if identity.cloud is not None:
+        return OptionSpec(cloud=identity.cloud, spot=identity.spot, name=name, host=host)
+    return OptionSpec(
+        name=name,
+        kind=OptionKind.OFFICE,
+        gpu=identity.gpu,
+        gpu_count=identity.gpu_count,
+        price_usd=identity.price_usd,
+        load_power_w=identity.load_power_w,
+        idle_power_w=identity.idle_power_w,
+        ram_gb=identity.ram_gb,
+        host=host,
+        origin=f"llm_benchmark_hardware of {host}",
+    )
+
+
+def with_measured_hosts(scenario: Scenario, runs: Sequence[HostRun]) -> Scenario:
+    """The scenario plus one option per benchmarked host it does not already name
+    (an option with ``host: <name>`` keeps the scenario's own description of it)."""
+    named = {spec.host for spec in scenario.options if spec.host is not None}
+    added = [_spec(run.manifest.hardware, run.host) for run in runs if run.host not in named]
+    if not added:
+        return scenario
+    return scenario.model_copy(update={"options": [*scenario.options, *added]})
+
+
+def _option_gpu(spec: OptionSpec, catalog: Catalog) -> str | None:
+    if spec.hardware is not None:
+        return catalog.hardware(spec.hardware).gpu
+    if spec.cloud is not None:
+        return catalog.cloud_instance(spec.cloud).gpu
+    return spec.gpu
+
+
+def result_notes(scenario: Scenario, catalog: Catalog, results: Sequence[BenchResult]) -> list[str]:
+    """A note for each usable result that no option takes, and for each host run whose
+    hardware contradicts its option (its figures are then not marked measured)."""
+    notes = []
+    boxes = [spec for spec in scenario.options if spec.kind is not OptionKind.API]
+    gpus = {id(spec): _option_gpu(spec, catalog) for spec in boxes}
+    model, quant = scenario.model.name, scenario.model.quantization.value
+    for result in results:
+        same_host = [spec for spec in boxes if spec.host == result.host]
+        reasons = [contradiction(result, gpus[id(spec)]) for spec in same_host]
+        if same_host and all(reasons):
+            notes.append(f"not used as measured: {reasons[0]} ({result.host})")
+            continue
+        if not result.matches_model(model, quant):
+            notes.append(
+                f"{result.path.name}: measured {result.model_name} {result.quantization or ''}"
+                f", not the scenario's {model} {quant}; matches no option".replace(" ,", ",")
+            )
+            continue
+        by_gpu = result.gpu_name is not None and any(
+            spec.host is None
+            and gpus[id(spec)] is not None
+            and normalise_name(str(gpus[id(spec)])) == normalise_name(result.gpu_name)
+            for spec in boxes
+        )
+        if not same_host and not by_gpu:
+            where = result.gpu_name or "no GPU"
+            notes.append(f"{result.path.name}: host {result.host} ({where}) matches no option")
+    return notes
