@@ -154,14 +154,17 @@ def test_malformed_branch_is_refused_before_detection(
 
 STAND_IN = """#!/bin/sh
 # Test stand-in for nvidia-smi (no GPU here): answers the role's driver query only.
-echo "550.127.05, NVIDIA GeForce RTX 4090"
+echo "{answer}"
 """
+# What nvidia-smi says on the stack's default AMI (a deep-learning image with a newer
+# driver than the pinned 550; version as in AWS's DLAMI release notes of Dec 2025).
+DLAMI_ANSWER = "580.105.08, NVIDIA A10G"
 
 
-def _install_stand_in(host: TestHost) -> None:
+def _install_stand_in(host: TestHost, answer: str = "550.127.05, NVIDIA GeForce RTX 4090") -> None:
+    script = STAND_IN.format(answer=answer)
     host.ssh(
-        f"cat > /usr/local/bin/nvidia-smi <<'EOF'\n{STAND_IN}EOF\n"
-        "chmod 755 /usr/local/bin/nvidia-smi"
+        f"cat > /usr/local/bin/nvidia-smi <<'EOF'\n{script}EOF\nchmod 755 /usr/local/bin/nvidia-smi"
     )
 
 
@@ -206,6 +209,60 @@ def test_different_driver_already_present_is_not_replaced_silently(
     assert f"{host.name} already runs NVIDIA driver 550.127.05" in result.stdout
     assert "but nvidia_driver_branch is 570" in result.stdout
     assert "nvidia_driver_replace_existing" in result.stdout
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_cloud_image_driver_of_another_branch_is_kept_when_accepted(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """The cloud inventory's nvidia_driver_accept_installed on a "GPU-shaped" host.
+
+    A test-only stand-in ``nvidia-smi`` (no GPU here) answers like the deep-learning
+    AMI's 580 driver while 550 stays pinned. Without the variable the role stops on the
+    branch mismatch; with it the role records 580 and installs, writes and reboots
+    nothing. This proves the role's decision, not a real driver.
+    """
+    host = boot_host("debian12")
+    _install_stand_in(host, DLAMI_ANSWER)
+    _mark(host)
+    playbook = _playbook(tmp_path)
+
+    refused = run_playbook(playbook, [host])
+    assert refused.rc != 0
+    assert f"{host.name} already runs NVIDIA driver 580.105.08" in refused.stdout
+    assert "but nvidia_driver_branch is 550" in refused.stdout
+
+    kept = run_playbook(playbook, [host], {"nvidia_driver_accept_installed": True})
+    assert kept.rc == 0, kept.stdout
+    assert kept.changed() == 0
+    assert "NVIDIA driver 580.105.08 (branch 580) is already loaded" in kept.stdout
+    assert "keeping it instead of branch 550; no driver packages are installed" in kept.stdout
+    assert "FACTS present=True count=1 version=580.105.08" in kept.stdout
+    # Install, configure and run were skipped: no apt, no templates, no reboot.
+    for phase in ("Install the headers", "Blacklist nouveau", "Reboot so the new kernel"):
+        assert phase not in kept.stdout, phase
+    _assert_untouched(host)
+
+
+@pytest.mark.real_host
+def test_accepting_and_replacing_the_installed_driver_together_is_refused(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian12")
+    _mark(host)
+
+    result = run_playbook(
+        _playbook(tmp_path),
+        [host],
+        {"nvidia_driver_accept_installed": True, "nvidia_driver_replace_existing": True},
+    )
+
+    assert result.rc != 0
+    assert "nvidia_driver_accept_installed and nvidia_driver_replace_existing are both true" in (
+        result.stdout
+    )
+    assert "List the PCI devices" not in result.stdout
     _assert_untouched(host)
 
 
