@@ -128,10 +128,14 @@ class NetworkConfig(AWSBase):
                 "allowPublicInference is false; list your client networks, or set "
                 "allowPublicInference: true together with a secret apiKey"
             )
-        if self.allow_public_inference and not self.api_key_is_secret:
+        # The stack's secret apiKey is the one source of the served model's key: the
+        # inventory reads it back with `pulumi config get` when the playbook runs (see
+        # llmbox.cloud.inventory). Without it the converge would stop later, so refuse now.
+        if not self.api_key_is_secret:
             raise ValueError(
-                "allowPublicInference is true but no apiKey is set as a secret; run "
-                "`pulumi config set --secret apiKey <key>` first"
+                "apiKey is not set: every served host requires an API key, and the stack's "
+                "secret apiKey is where the playbook reads it from; run "
+                '`pulumi config set --secret apiKey "$(openssl rand -hex 24)"` first'
             )
         if (self.vpc_id is None) != (self.subnet_id is None):
             raise ValueError("vpcId and subnetId go together: set both or neither")
@@ -143,10 +147,17 @@ class NetworkConfig(AWSBase):
 
     @property
     def inference_sources(self) -> tuple[str, ...]:
-        """Networks allowed on the inference port (the whole internet only when asked)."""
+        """Networks allowed on the inference port (the whole internet only when asked).
+
+        No clientCidrs means the API serves the admin networks only: the people who may
+        SSH in can try and benchmark it, nobody else reaches it. The security group and
+        the host firewall (through the exported clientCidrs and the inventory) both take
+        this one list, so they always agree.
+        """
+        clients = self.client_cidrs or self.admin_cidrs
         if self.allow_public_inference:
-            return tuple(dict.fromkeys([*self.client_cidrs, "0.0.0.0/0", "::/0"]))
-        return self.client_cidrs
+            return tuple(dict.fromkeys([*clients, "0.0.0.0/0", "::/0"]))
+        return clients
 
 
 class ServerConfig(AWSBase):

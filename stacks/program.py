@@ -20,6 +20,9 @@ from stacks.guardrails import Guardrails
 from stacks.network import GpuNetwork
 from stacks.servers import GpuServers
 
+# Shortest API key the serving roles accept (llama_cpp/vllm preflight).
+MIN_API_KEY_LENGTH = 16
+
 
 @dataclass(frozen=True)
 class Stack:
@@ -136,5 +139,13 @@ def load_config() -> StackConfig:
         raise StackConfigError(
             f"{project}:apiKey is stored in plain text; set it with "
             "`pulumi config set --secret apiKey <key>`"
+        )
+    api_key = pulumi.runtime.get_config(f"{project}:apiKey") or ""
+    if api_key_set and len(api_key.strip()) < MIN_API_KEY_LENGTH:
+        # The serving roles refuse a shorter key; say so now, without showing the key.
+        raise StackConfigError(
+            f"{project}:apiKey is shorter than {MIN_API_KEY_LENGTH} characters (its value is "
+            'not shown); set a longer one: `pulumi config set --secret apiKey "$(openssl rand '
+            '-hex 24)"`'
         )
     return config_from_flat(raw, project=project, stack=stack, api_key_is_secret=api_key_is_secret)

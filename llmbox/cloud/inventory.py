@@ -8,6 +8,7 @@ The Pulumi stack calls :func:`render_inventory` to export ``ansibleInventory``;
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +30,25 @@ REQUIRED_OUTPUTS = (
     "adminCidrs",
     "clientCidrs",
 )
-# The served model's API key never passes through Pulumi outputs: the playbook reads it
-# from the environment of whoever runs it (the office inventory does the same).
-API_KEY_FROM_ENV = "{{ lookup('ansible.builtin.env', 'LLMBOX_API_KEY') }}"
+# The served model's API key has one source of truth: the stack's secret config value
+# `apiKey` (`pulumi config set --secret apiKey ...`; the stack refuses to run without it).
+# It never passes through stack outputs or this file: the inventory holds only the command
+# that reads it, and Ansible runs that command on the controller (a `pipe` lookup) each
+# time a role needs the key, so the key exists only in the playbook's memory. The command
+# is its own variable so a controller without the Pulumi CLI on PATH, or a Pulumi Cloud
+# stack named org/stack, can override it (`-e llmbox_api_key_command=...`).
+API_KEY_VARIABLE = "llmbox_api_key_command"
+API_KEY_LOOKUP = f"{{{{ lookup('ansible.builtin.pipe', {API_KEY_VARIABLE}) }}}}"
+
+
+def api_key_command(stack: str) -> str:
+    """The controller-side command that prints the stack's secret ``apiKey``.
+
+    ``--cwd`` points at the Pulumi project (the repo root, one up from ``playbooks/``),
+    so the playbook finds it whatever directory it is started from.
+    """
+    project = "'{{ playbook_dir }}/..'"
+    return f"pulumi config get apiKey --stack {shlex.quote(stack)} --cwd {project}"
 
 
 class InventoryError(ValueError):
@@ -68,6 +85,17 @@ def render_inventory(
     Group variables use the roles' own names, so the engine listens on the port the
     security group opens and the host firewall admits the same networks.
     """
+    if not client_cidrs:
+        # The stack never exports an empty list (no clientCidrs means "serve the admin
+        # networks", see stacks.config.NetworkConfig.inference_sources); an empty one is
+        # from an older stack whose security group opens the API to nobody. Writing a
+        # firewall for it would disagree with that security group (and the firewall role
+        # refuses an empty client list), so say how to get matching outputs instead.
+        raise InventoryError(
+            "stack output 'clientCidrs' is empty: run `pulumi up` again with this llmbox "
+            "version (without clientCidrs the stack serves the API to adminCidrs) and "
+            "pass the new `pulumi stack output --json`"
+        )
     if not len(instance_ids) == len(public_ips) == len(public_dns):
         raise InventoryError(
             f"instanceIds ({len(instance_ids)}), publicIps ({len(public_ips)}) and "
@@ -94,17 +122,26 @@ def render_inventory(
                         "llmbox_cloud_stack": stack,
                         "llama_cpp_port": inference_port,
                         "vllm_port": inference_port,
-                        "llama_cpp_api_key": API_KEY_FROM_ENV,
-                        "vllm_api_key": API_KEY_FROM_ENV,
+                        API_KEY_VARIABLE: api_key_command(stack),
+                        "llama_cpp_api_key": API_KEY_LOOKUP,
+                        "vllm_api_key": API_KEY_LOOKUP,
                         "firewall_admin_networks": list(admin_cidrs),
                         "firewall_client_networks": list(client_cidrs),
+                        # The default AMI (Amazon's deep-learning base image) ships its own
+                        # NVIDIA driver whose branch moves with each image release (AWS's
+                        # DLAMI release notes: 580.105.08 in Dec 2025/Jan 2026, 595.x from
+                        # Apr 2026): keep a working one instead of stopping on the pinned
+                        # branch, and never install driver packages over it. What was
+                        # checked and how: roles/nvidia_driver/README.md.
+                        "nvidia_driver_accept_installed": True,
                     },
                 }
             }
         }
     }
     header = f"# Ansible inventory for Pulumi stack {stack!r}, written by llmbox.\n"
-    return header + yaml.safe_dump(document, sort_keys=False)
+    # width: keep each value on one line, as a person would write it.
+    return header + yaml.safe_dump(document, sort_keys=False, width=1000)
 
 
 def _string_list(outputs: Mapping[str, Any], key: str) -> list[str]:

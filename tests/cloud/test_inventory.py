@@ -44,14 +44,40 @@ def test_inventory_groups_hosts_under_llm_servers() -> None:
         },
     }
     assert group["vars"]["ansible_user"] == "ubuntu"
-    # the roles' own variables: served port, host firewall, API key from the environment
+    # the roles' own variables: served port, host firewall, driver policy
     assert (group["vars"]["llama_cpp_port"], group["vars"]["vllm_port"]) == (8080, 8080)
     assert group["vars"]["firewall_admin_networks"] == ["203.0.113.7/32"]
     assert group["vars"]["firewall_client_networks"] == ["198.51.100.0/24", "2001:db8::/48"]
-    assert (
-        group["vars"]["llama_cpp_api_key"]
-        == "{{ lookup('ansible.builtin.env', 'LLMBOX_API_KEY') }}"
+    assert group["vars"]["nvidia_driver_accept_installed"] is True
+
+
+def test_api_key_is_read_from_the_stack_secret_when_the_playbook_runs() -> None:
+    variables = yaml.safe_load(inventory_from_stack_outputs(OUTPUTS))["all"]["children"][
+        "llm_servers"
+    ]["vars"]
+    lookup = "{{ lookup('ansible.builtin.pipe', llmbox_api_key_command) }}"
+    assert variables["llama_cpp_api_key"] == variables["vllm_api_key"] == lookup
+    assert variables["llmbox_api_key_command"] == (
+        "pulumi config get apiKey --stack dev --cwd '{{ playbook_dir }}/..'"
     )
+
+
+def test_inventory_text_keeps_each_value_on_one_line() -> None:
+    text = inventory_from_stack_outputs(OUTPUTS)
+    assert "llmbox_api_key_command: pulumi config get apiKey --stack dev --cwd " in text
+    lookup = "'{{ lookup(''ansible.builtin.pipe'', llmbox_api_key_command) }}'"
+    assert f"llama_cpp_api_key: {lookup}" in text
+
+
+def test_empty_client_networks_are_refused_with_the_way_out() -> None:
+    # The stack exports the admin networks when clientCidrs is unset; an empty list comes
+    # from an older stack whose security group opened the API to nobody.
+    with pytest.raises(InventoryError) as caught:
+        inventory_from_stack_outputs(OUTPUTS | {"clientCidrs": []})
+    message = str(caught.value)
+    assert "stack output 'clientCidrs' is empty" in message
+    assert "run `pulumi up` again" in message
+    assert "serves the API to adminCidrs" in message
 
 
 @pytest.mark.parametrize(

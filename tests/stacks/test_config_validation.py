@@ -15,13 +15,14 @@ from stacks.config import StackConfig, StackConfigError
 from stacks.flat_config import config_from_flat
 
 
-def _load(flat: dict[str, Any], api_key_is_secret: bool = False) -> StackConfig:
+# Every valid stack has a secret apiKey; the tests that are about it pass False.
+def _load(flat: dict[str, Any], api_key_is_secret: bool = True) -> StackConfig:
     return config_from_flat(
         flat, project="llmbox", stack="dev", api_key_is_secret=api_key_is_secret
     )
 
 
-def _error(flat: dict[str, Any], api_key_is_secret: bool = False) -> str:
+def _error(flat: dict[str, Any], api_key_is_secret: bool = True) -> str:
     with pytest.raises(StackConfigError) as caught:
         _load(flat, api_key_is_secret)
     return str(caught.value)
@@ -88,11 +89,30 @@ def test_world_clients_need_explicit_flag(flat_config) -> None:
     )
 
 
-def test_public_inference_needs_secret_api_key(flat_config) -> None:
-    message = _error(flat_config(allowPublicInference=True), api_key_is_secret=False)
-    assert "allowPublicInference is true but no apiKey is set as a secret" in message
-    config = _load(flat_config(allowPublicInference=True), api_key_is_secret=True)
+@pytest.mark.parametrize("public", [False, True])
+def test_secret_api_key_is_required(flat_config, public: bool) -> None:
+    # The stack's secret apiKey is the only place the hosts' key comes from.
+    message = _error(flat_config(allowPublicInference=public), api_key_is_secret=False)
+    assert "apiKey is not set: every served host requires an API key" in message
+    assert "pulumi config set --secret apiKey" in message
+    assert len(message.splitlines()) == 2
+
+
+def test_public_inference_adds_the_whole_internet(flat_config) -> None:
+    config = _load(flat_config(allowPublicInference=True))
     assert config.network.inference_sources == ("198.51.100.0/24", "0.0.0.0/0", "::/0")
+
+
+def test_no_client_networks_serve_the_admin_networks(flat_config) -> None:
+    # No clientCidrs: the API is for the admins only, in the security group and (through
+    # the exported clientCidrs) in the host firewall; never an empty list.
+    config = _load(flat_config(clientCidrs=None, adminCidrs=["203.0.113.7/32", "2001:db8::/48"]))
+    assert config.network.client_cidrs == ()
+    assert config.network.inference_sources == ("203.0.113.7/32", "2001:db8::/48")
+    config = _load(flat_config(clientCidrs=[]))
+    assert config.network.inference_sources == ("203.0.113.7/32",)
+    public = _load(flat_config(clientCidrs=None, allowPublicInference=True))
+    assert public.network.inference_sources == ("203.0.113.7/32", "0.0.0.0/0", "::/0")
 
 
 @pytest.mark.parametrize("amount", [0, -50])

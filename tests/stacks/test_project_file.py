@@ -15,7 +15,9 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from llmbox.cli import main
 from stacks.config import StackConfigError
 from stacks.flat_config import CONFIG_TYPES, config_from_flat
 from stacks.program import load_config
@@ -26,6 +28,9 @@ PROJECT = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
 SCHEMA: dict[str, dict[str, Any]] = PROJECT["config"]
 # Keys with no usable default: the stack refuses to run until they are set.
 REQUIRED = {"owner", "costCenter", "adminCidrs", "sshPublicKey", "budgetEmail"}
+# A stack whose secret apiKey is set (required too, but read by the loader, not the model).
+STACK: dict[str, Any] = {"project": "llmbox", "stack": "dev", "api_key_is_secret": True}
+TEST_KEY = "stack-secret-key-0123456789abcdef"
 
 
 def test_project_runs_the_stacks_directory_with_the_venv() -> None:
@@ -57,8 +62,8 @@ def test_schema_defaults_equal_model_defaults(flat_config) -> None:
         for key, spec in SCHEMA.items()
         if key not in REQUIRED and key != "apiKey"
     }
-    from_schema = config_from_flat(defaults | flat_config(), project="llmbox", stack="dev")
-    from_model = config_from_flat(flat_config(), project="llmbox", stack="dev")
+    from_schema = config_from_flat(defaults | flat_config(), **STACK)
+    from_model = config_from_flat(flat_config(), **STACK)
     assert from_schema == from_model
 
 
@@ -80,7 +85,7 @@ def test_example_stack_file_is_valid() -> None:
     example = yaml.safe_load((REPO / "Pulumi.example.yaml").read_text())["config"]
     assert all(key.startswith("llmbox:") for key in example)
     flat = {key.removeprefix("llmbox:"): value for key, value in example.items()}
-    config = config_from_flat(flat, project="llmbox", stack="dev")
+    config = config_from_flat(flat, **STACK)
     assert config.guardrails.schedule is not None
     assert config.guardrails.schedule.timezone == "Europe/Berlin"
 
@@ -93,8 +98,10 @@ def _set_stack_config(values: dict[str, Any], secret_keys: list[str]) -> None:
 
 @pytest.fixture
 def stack_config(mocks, flat_config):
-    def apply(secret_keys: tuple[str, ...] = (), **overrides: Any) -> None:
-        _set_stack_config(flat_config(**overrides), list(secret_keys))
+    """Sets the running stack's config; a secret apiKey unless the test says otherwise."""
+
+    def apply(secret_keys: tuple[str, ...] = ("apiKey",), **overrides: Any) -> None:
+        _set_stack_config(flat_config(**{"apiKey": TEST_KEY} | overrides), list(secret_keys))
 
     yield apply
     pulumi.runtime.set_all_config({})
@@ -112,14 +119,30 @@ def test_loader_reads_typed_values_from_pulumi_config(stack_config) -> None:
 
 
 def test_loader_accepts_secret_api_key_for_public_inference(stack_config) -> None:
-    stack_config(("apiKey",), apiKey="s3cret", allowPublicInference=True)
+    stack_config(allowPublicInference=True)
     assert load_config().network.allow_public_inference is True
 
 
 def test_loader_refuses_plain_text_api_key(stack_config) -> None:
-    stack_config(apiKey="s3cret")
+    stack_config((), apiKey="s3cret-but-long-enough")
     with pytest.raises(StackConfigError, match=r"llmbox:apiKey is stored in plain text"):
         load_config()
+
+
+def test_loader_refuses_a_missing_api_key(stack_config) -> None:
+    stack_config((), apiKey=None)
+    with pytest.raises(StackConfigError, match=r"apiKey is not set: every served host requires"):
+        load_config()
+
+
+def test_loader_refuses_a_short_api_key_without_showing_it(stack_config) -> None:
+    stack_config(apiKey="s3cret")
+    with pytest.raises(StackConfigError) as caught:
+        load_config()
+    assert "llmbox:apiKey is shorter than 16 characters (its value is not shown)" in str(
+        caught.value
+    )
+    assert "s3cret" not in str(caught.value)
 
 
 def test_user_data_is_valid_bash_and_quotes_the_key() -> None:
@@ -151,7 +174,7 @@ def test_readme_documents_every_key_and_command() -> None:
 
 def test_readme_price_example_matches_the_estimate(flat_config) -> None:
     # 8 h x Mon-Sat of one on-demand g5.xlarge, as the README quotes it.
-    config = config_from_flat(flat_config(), project="llmbox", stack="dev")
+    config = config_from_flat(flat_config(), **STACK)
     assert f"≈ ${config.estimate().usd_per_month:.2f}/month" in _platform_section()
 
 
@@ -173,3 +196,34 @@ def test_entry_point_stops_on_bad_config_before_any_resource(stack_config, mocks
     with pytest.raises(pulumi.RunError, match=r"llmbox:budgetUsd = -5: Input should be greater"):
         runpy.run_path(str(REPO / "stacks"), run_name="__main__")
     assert mocks.resources == []
+
+
+@pulumi.runtime.test
+def test_api_key_is_in_no_output_resource_or_inventory(stack_config, mocks, tmp_path):
+    # The secret apiKey stays in the stack config: the exported outputs (as
+    # `pulumi stack output --json` would print them), every resource's inputs and the
+    # inventory `llmbox inventory` writes from those outputs carry only the command that
+    # reads it back.
+    stack_config(instanceCount=2, allowPublicInference=True)
+    program = runpy.run_path(str(REPO / "stacks"), run_name="__main__")
+    stack = program["stack"]
+
+    def check(outputs: dict[str, Any]) -> None:
+        exported = json.dumps(outputs)
+        assert TEST_KEY not in exported
+        for resource in mocks.resources:
+            assert TEST_KEY not in json.dumps(resource.inputs, default=str), resource.name
+        out = tmp_path / "cloud.yml"
+        result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input=exported)
+        assert result.exit_code == 0, result.output
+        written = out.read_text()
+        assert TEST_KEY not in written
+        variables = yaml.safe_load(written)["all"]["children"]["llm_servers"]["vars"]
+        assert variables["llmbox_api_key_command"].startswith(
+            "pulumi config get apiKey --stack dev "
+        )
+        assert "llmbox_api_key_command" in variables["llama_cpp_api_key"]
+
+    return pulumi.Output.all(
+        *[r.urn for r in stack.resources], pulumi.Output.from_input(stack.outputs)
+    ).apply(lambda values: check(values[-1]))

@@ -22,7 +22,7 @@ REQUIRED_TAGS = {"project": "llmbox", "stack": "dev", "owner": "ml-platform",
                  "cost-center": "research-42"}  # fmt: skip
 
 
-def _config(flat: dict[str, Any], api_key_is_secret: bool = False) -> StackConfig:
+def _config(flat: dict[str, Any], api_key_is_secret: bool = True) -> StackConfig:
     return config_from_flat(
         flat, project="llmbox", stack="dev", api_key_is_secret=api_key_is_secret
     )
@@ -57,6 +57,22 @@ def test_ssh_only_from_admins_and_inference_only_from_clients(mocks, flat_config
         for rule in group.inputs["ingress"]:
             assert "0.0.0.0/0" not in rule.get("cidrBlocks", [])
             assert "::/0" not in rule.get("ipv6CidrBlocks", [])
+
+    return _after_all(stack, check)
+
+
+@pulumi.runtime.test
+def test_no_client_networks_open_the_api_to_the_admins_only(mocks, flat_config):
+    stack = build_stack(_config(flat_config(clientCidrs=None)))
+
+    def check(outputs: dict[str, Any]) -> None:
+        # Security group, exported clientCidrs and the host firewall agree: admins only.
+        assert [r["cidrBlocks"] for r in _ingress_on(mocks, 8080)] == [["203.0.113.7/32"]]
+        assert outputs["clientCidrs"] == ["203.0.113.7/32"]
+        inventory = yaml.safe_load(outputs["ansibleInventory"])
+        variables = inventory["all"]["children"]["llm_servers"]["vars"]
+        assert variables["firewall_client_networks"] == ["203.0.113.7/32"]
+        assert variables["firewall_admin_networks"] == ["203.0.113.7/32"]
 
     return _after_all(stack, check)
 
