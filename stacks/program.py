@@ -93,12 +93,15 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
             inference_port=port,
             admin_cidrs=config.network.admin_cidrs,
             client_cidrs=config.network.inference_sources,
+            instance_type=config.servers.instance_type,
+            spot=config.servers.spot,
         )
     )
     outputs: dict[str, Any] = {
         "stack": name,
         "region": config.region,
         "instanceType": config.servers.instance_type,
+        "market": "spot" if config.servers.spot else "on-demand",
         "instanceIds": servers.instance_ids,
         "publicIps": servers.public_ips,
         "publicDns": servers.public_dns,

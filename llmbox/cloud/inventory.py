@@ -29,7 +29,10 @@ REQUIRED_OUTPUTS = (
     "inferencePort",
     "adminCidrs",
     "clientCidrs",
+    "instanceType",
+    "market",
 )
+MARKETS = ("on-demand", "spot")
 # The served model's API key has one source of truth: the stack's secret config value
 # `apiKey` (`pulumi config set --secret apiKey ...`; the stack refuses to run without it).
 # It never passes through stack outputs or this file: the inventory holds only the command
@@ -79,11 +82,15 @@ def render_inventory(
     inference_port: int,
     admin_cidrs: Sequence[str],
     client_cidrs: Sequence[str],
+    instance_type: str,
+    spot: bool,
 ) -> str:
     """The inventory as YAML: group ``llm_servers``, one host per instance.
 
     Group variables use the roles' own names, so the engine listens on the port the
-    security group opens and the host firewall admits the same networks.
+    security group opens and the host firewall admits the same networks, and
+    ``playbooks/benchmark.yml`` records each host as the instance type and market it is
+    rented at (the report prices its measured figures from the catalog with that).
     """
     if not client_cidrs:
         # The stack never exports an empty list (no clientCidrs means "serve the admin
@@ -134,6 +141,7 @@ def render_inventory(
                         # branch, and never install driver packages over it. What was
                         # checked and how: roles/nvidia_driver/README.md.
                         "nvidia_driver_accept_installed": True,
+                        "llm_benchmark_hardware": {"cloud": instance_type, "spot": spot},
                     },
                 }
             }
@@ -169,6 +177,11 @@ def inventory_from_stack_outputs(outputs: Any) -> str:
         raise InventoryError(f"stack output 'sshUser' must be a non-empty string, got {ssh_user!r}")
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise InventoryError(f"stack output 'inferencePort' must be a TCP port, got {port!r}")
+    instance_type, market = outputs["instanceType"], outputs["market"]
+    if not isinstance(instance_type, str) or not instance_type:
+        raise InventoryError(f"stack output 'instanceType' must be a string, got {instance_type!r}")
+    if market not in MARKETS:
+        raise InventoryError(f"stack output 'market' is {market!r}; expected one of {MARKETS}")
     ids = _string_list(outputs, "instanceIds")
     if not ids:
         raise InventoryError("stack output 'instanceIds' is empty: the stack has no instances")
@@ -181,6 +194,8 @@ def inventory_from_stack_outputs(outputs: Any) -> str:
         inference_port=port,
         admin_cidrs=_string_list(outputs, "adminCidrs"),
         client_cidrs=_string_list(outputs, "clientCidrs"),
+        instance_type=instance_type,
+        spot=market == "spot",
     )
 
 

@@ -25,6 +25,8 @@ OUTPUTS = {
     "inferencePort": 8080,
     "adminCidrs": ["203.0.113.7/32"],
     "clientCidrs": ["198.51.100.0/24", "2001:db8::/48"],
+    "instanceType": "g5.xlarge",
+    "market": "on-demand",
 }
 
 

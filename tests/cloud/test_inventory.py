@@ -23,6 +23,8 @@ OUTPUTS: dict[str, Any] = {
     "inferencePort": 8080,
     "adminCidrs": ["203.0.113.7/32"],
     "clientCidrs": ["198.51.100.0/24", "2001:db8::/48"],
+    "instanceType": "g5.xlarge",
+    "market": "on-demand",
     "estimatedUsdPerMonth": 209.2,  # extra keys are ignored
 }
 
@@ -109,3 +111,19 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     write_atomically(target, "new\n")
     assert target.read_text() == "new\n"
     assert [p.name for p in target.parent.iterdir()] == ["cloud.yml"]
+
+
+def test_each_host_is_recorded_as_its_instance_type_and_market() -> None:
+    """benchmark.yml writes this into each run's manifest; the report prices it from it."""
+    group_vars = yaml.safe_load(inventory_from_stack_outputs(OUTPUTS | {"market": "spot"}))["all"][
+        "children"
+    ]["llm_servers"]["vars"]
+    assert group_vars["llm_benchmark_hardware"] == {"cloud": "g5.xlarge", "spot": True}
+    on_demand = yaml.safe_load(inventory_from_stack_outputs(OUTPUTS))
+    hardware = on_demand["all"]["children"]["llm_servers"]["vars"]["llm_benchmark_hardware"]
+    assert hardware == {"cloud": "g5.xlarge", "spot": False}
+
+
+def test_an_unknown_market_is_refused() -> None:
+    with pytest.raises(InventoryError, match=r"'market' is 'reserved'; expected one of"):
+        inventory_from_stack_outputs(OUTPUTS | {"market": "reserved"})
