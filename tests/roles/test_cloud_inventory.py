@@ -9,10 +9,9 @@ key, ssh options): every stack host name points at ONE Debian 12 test host.
 
 ``--tags untagged`` runs what the play always runs (facts, its ``always`` pre_tasks:
 the engine check, every role's argument spec, the model_store/llama_cpp/firewall
-preflights, whose tasks carry no tags of their own) and none of the roles' tasks, which
-are all tagged. A tag no task has would NOT do: site.yml includes the preflights with
-``include_role`` (dynamic), whose ``tags: [always]`` marks only the include, so their
-tasks would be skipped and the test would pass without checking anything.
+preflights) and none of the roles' tasks, which are all tagged. The test checks by name
+that the preflight tasks ran: site.yml includes them with ``include_role`` (dynamic),
+and only its ``apply: tags: [always]`` makes a tag filter keep the included tasks.
 
 The Pulumi CLI is not installed here: a test-only stand-in ``pulumi`` on PATH answers
 the inventory's ``pulumi config get apiKey --stack ... --cwd ...`` with a test key (what
