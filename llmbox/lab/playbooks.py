@@ -43,8 +43,15 @@ def parse_recap(stdout: str) -> dict[str, dict[str, int]]:
     }
 
 
-def write_inventory(path: Path, hosts: list[TestHost], group: str = "llm_servers") -> None:
+def write_inventory(
+    path: Path,
+    hosts: list[TestHost],
+    group: str = "llm_servers",
+    host_vars: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """An inventory of ``hosts`` in ``group``; ``host_vars`` adds variables per host name."""
     ssh_args = f"-F {hosts[0].ssh_key.parent / 'ssh_config'}" if hosts else ""
+    extra = host_vars or {}
     inventory = {
         "all": {
             "children": {
@@ -56,6 +63,7 @@ def write_inventory(path: Path, hosts: list[TestHost], group: str = "llm_servers
                             "ansible_ssh_private_key_file": str(h.ssh_key),
                             "ansible_ssh_common_args": ssh_args,
                             "ansible_python_interpreter": "/usr/bin/python3",
+                            **extra.get(h.name, {}),
                         }
                         for h in hosts
                     }
@@ -74,12 +82,15 @@ def run_playbook(
     check: bool = False,
     tags: list[str] | None = None,
     limit: str | None = None,
+    host_vars: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
     timeout_s: float = 3000,
 ) -> PlaybookResult:
-    """Runs ``ansible-playbook`` from the repo root with the project's ansible.cfg."""
+    """Runs ``ansible-playbook`` from the repo root with the project's ansible.cfg;
+    ``env`` adds environment variables (e.g. a key the inventory reads with a lookup)."""
     with tempfile.TemporaryDirectory(prefix="llmbox-play-") as tmp:
         inventory = Path(tmp) / "inventory.yml"
-        write_inventory(inventory, hosts)
+        write_inventory(inventory, hosts, host_vars=host_vars)
         argv = ["ansible-playbook", "-i", str(inventory), str(REPO_ROOT / playbook)]
         if extra_vars:
             (Path(tmp) / "extra.json").write_text(json.dumps(extra_vars))
@@ -90,14 +101,18 @@ def run_playbook(
             argv += ["--tags", ",".join(tags)]
         if limit:
             argv += ["--limit", limit]
-        env = os.environ | {
-            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_FORCE_COLOR": "0",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        }
+        environment = (
+            os.environ
+            | {
+                "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            }
+            | (env or {})
+        )
         proc = subprocess.run(
-            argv, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s,
+            argv, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=timeout_s,
             check=False,
         )  # fmt: skip
     output = proc.stdout + proc.stderr
