@@ -19,6 +19,10 @@ import click
 from llmbox.cost.catalog import catalog_file, load_catalog
 from llmbox.cost.fit import ModelShape, Quantization, check_fit
 
+# `llmbox fit`'s exit status when the model does not fit: apart from 1 (an error such as
+# an unknown GPU) and 2 (a usage error), so a script can tell "no" from "wrong question".
+FIT_EXIT_DOES_NOT_FIT = 3
+
 
 class ReportFormat(StrEnum):
     TABLE = "table"
@@ -199,6 +203,8 @@ def fit(  # noqa: PLR0917 - click passes every option as an argument
     """Does MODEL fit in GPU's memory? Prints weights, KV cache and overhead in GiB.
 
     MODEL and GPU are catalog names (see `llmbox catalog models` and `llmbox catalog gpus`).
+    Exits 0 when it fits and 3 when it does not (1 or 2: bad input), so a script can
+    ask, e.g. `llmbox fit "Llama 3 8B" "RTX 4060" --context 8192 && …`.
     """
     data = load_catalog()
     quantization = Quantization(quant.upper())
@@ -223,3 +229,5 @@ def fit(  # noqa: PLR0917 - click passes every option as an argument
     click.echo(
         f"{verdict}: {abs(result.headroom_gib):.2f} GiB {'spare' if result.fits else 'short'}"
     )
+    if not result.fits:
+        raise click.exceptions.Exit(FIT_EXIT_DOES_NOT_FIT)

@@ -227,6 +227,12 @@ def load_scenario(path: Path | str | None = None) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ScenarioError(f"cannot read scenario {str(path)!r}: {error.strerror}") from None
+    except UnicodeDecodeError as error:  # a binary file, or text in another encoding
+        byte = error.object[error.start]
+        raise ScenarioError(
+            f"{path}: not a UTF-8 text file (byte 0x{byte:02x} at offset {error.start}); "
+            "a scenario is a YAML text file"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

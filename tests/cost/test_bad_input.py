@@ -123,6 +123,32 @@ def test_good_scenario_passes_the_same_path(tmp_path: Path) -> None:
     assert "| g5.xlarge | cloud | A10G |" in result.output
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # a PNG's signature: 0x89 cannot start a UTF-8 sequence
+        (
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            r"not a UTF-8 text file \(byte 0x89 at offset 0\)",
+        ),
+        # decodes as UTF-8, but NUL is no character a YAML file may hold
+        (b"name: x\n\x00\x01\x02", r"not valid YAML: unacceptable character #x0000"),
+    ],
+    ids=["undecodable", "binary"],
+)
+def test_binary_scenario_file_is_named_in_one_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_bytes(content)
+    result = CliRunner().invoke(main, ["report", str(scenario)])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output  # no traceback
+    assert lines[0].startswith(f"Error: {scenario}: ")
+    assert re.search(message, lines[0]), lines[0]
+
+
 def test_missing_scenario_file_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1

@@ -129,9 +129,15 @@ def test_fit_prints_the_breakdown() -> None:
 
 
 def test_fit_reports_a_model_that_does_not_fit() -> None:
-    code, output = _run("fit", "LLaMA 2 70B", "RTX 4090", "--quant", "q8_0")
-    assert code == 0
+    _, output = _run("fit", "LLaMA 2 70B", "RTX 4090", "--quant", "q8_0")
     assert "does NOT fit" in output
+    assert "Error" not in output  # a verdict, not an error message
+
+
+def test_fit_exits_3_when_the_model_does_not_fit() -> None:
+    # 70 B params at 8.5 bits per weight is about 69 GiB of weights alone: not in 24 GiB.
+    code, _ = _run("fit", "LLaMA 2 70B", "RTX 4090", "--quant", "q8_0")
+    assert code == 3
 
 
 def test_fit_unknown_gpu_suggests_names() -> None:
