@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -38,8 +40,45 @@ def _cidr(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         ) from error
 
 
-def _is_whole_internet(value: str) -> bool:
-    return _cidr(value).prefixlen == 0
+# The widest span a list of networks may cover, per address family, before it counts as
+# "the whole internet". Checking the union (not each entry for /0) also catches
+# 0.0.0.0/1 + 128.0.0.0/1 or a handful of /2s. IPv4: a /8 (16.8 M addresses) is the
+# largest private network (10.0.0.0/8), so a VPN-wide admin range still passes while
+# anything larger is refused. IPv6: a /16; registries themselves are handed /12s, no
+# organisation's own network comes near a /16.
+MAX_NETWORK_PREFIX = {4: 8, 6: 16}
+
+
+def world_sized(cidrs: Iterable[str]) -> str | None:
+    """Why ``cidrs`` together span too much of the internet, or None when they don't.
+
+    The networks of each address family are merged (``collapse_addresses``, so overlaps
+    count once) and their addresses counted against :data:`MAX_NETWORK_PREFIX`.
+    """
+    by_family: dict[int, list[str]] = {4: [], 6: []}
+    for cidr in cidrs:
+        by_family[_cidr(cidr).version].append(cidr)
+    for version, members in by_family.items():
+        bits = 32 if version == 4 else 128
+        networks = [_cidr(c) for c in members]
+        # One family per list (grouped above), which is what collapse_addresses needs.
+        merged = ipaddress.collapse_addresses(networks)  # type: ignore[type-var]
+        covered = sum(n.num_addresses for n in merged)
+        if covered <= 2 ** (bits - MAX_NETWORK_PREFIX[version]):
+            continue
+        exponent = covered.bit_length() - 1
+        if covered == 2**bits:
+            span = f"the whole IPv{version} internet"
+        elif covered == 2**exponent:
+            span = f"as many IPv{version} addresses as a /{bits - exponent}"
+        else:
+            span = f"more IPv{version} addresses than a /{bits - exponent}"
+        verb = "covers" if len(members) == 1 else "together cover"
+        return (
+            f"{', '.join(repr(c) for c in members)} {verb} {span} "
+            f"(the limit is a /{MAX_NETWORK_PREFIX[version]})"
+        )
+    return None
 
 
 def _non_empty(value: str) -> str:
@@ -105,11 +144,9 @@ class NetworkConfig(AWSBase):
     def _admins_not_world(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("needs at least one admin network for SSH, e.g. ['203.0.113.7/32']")
-        for cidr in value:
-            if _is_whole_internet(cidr):
-                raise ValueError(
-                    f"{cidr!r} would open SSH to the whole internet; name your networks"
-                )
+        too_wide = world_sized(value)
+        if too_wide:
+            raise ValueError(f"{too_wide}: that opens SSH to the internet; name your networks")
         return value
 
     @field_validator("client_cidrs")
@@ -121,12 +158,12 @@ class NetworkConfig(AWSBase):
 
     @model_validator(mode="after")
     def _public_only_when_asked_and_keyed(self) -> NetworkConfig:
-        world = [c for c in self.client_cidrs if _is_whole_internet(c)]
-        if world and not self.allow_public_inference:
+        too_wide = world_sized(self.client_cidrs)
+        if too_wide and not self.allow_public_inference:
             raise ValueError(
-                f"clientCidrs contains {world[0]!r} (the whole internet) but "
-                "allowPublicInference is false; list your client networks, or set "
-                "allowPublicInference: true together with a secret apiKey"
+                f"clientCidrs {too_wide} but allowPublicInference is false; list your "
+                "client networks, or set allowPublicInference: true together with a "
+                "secret apiKey"
             )
         # The stack's secret apiKey is the one source of the served model's key: the
         # inventory reads it back with `pulumi config get` when the playbook runs (see
@@ -223,6 +260,13 @@ class ServerConfig(AWSBase):
         return self
 
 
+class BudgetAction(StrEnum):
+    """What the budget does when actual spend passes ``budgetStopPercent``."""
+
+    STOP = "stop"  # stop the stack's instances (and keep the schedule from starting them)
+    NOTIFY = "notify"  # e-mail only, as budgets did before actions existed
+
+
 class GuardrailConfig(AWSBase):
     """Idle auto-stop, a working-hours schedule (None = always on), a monthly budget."""
 
@@ -236,6 +280,9 @@ class GuardrailConfig(AWSBase):
     budget_usd: float = Field(default=300, gt=0)
     budget_email: str
     budget_threshold_percent: int = Field(default=80, ge=1, le=100)
+    budget_action: BudgetAction = BudgetAction.STOP
+    budget_stop_percent: int = Field(default=100, ge=1, le=1000)
+    cost_allocation_tags_active: bool = False
 
     @field_validator("idle_minutes")
     @classmethod
@@ -250,6 +297,25 @@ class GuardrailConfig(AWSBase):
         if not _EMAIL.match(value):
             raise ValueError("must be an e-mail address such as 'gpu-owner@example.com'")
         return value
+
+    @model_validator(mode="after")
+    def _warn_before_stop(self) -> GuardrailConfig:
+        # The e-mail at budgetThresholdPercent is the warning; a stop below it would come
+        # without one.
+        if (
+            self.budget_action is BudgetAction.STOP
+            and self.budget_stop_percent < self.budget_threshold_percent
+        ):
+            raise ValueError(
+                f"budgetStopPercent {self.budget_stop_percent} is below budgetThresholdPercent "
+                f"{self.budget_threshold_percent}: the hosts would stop before the warning "
+                "e-mail; raise budgetStopPercent or lower budgetThresholdPercent"
+            )
+        return self
+
+    @property
+    def stop_on_budget(self) -> bool:
+        return self.budget_action is BudgetAction.STOP
 
     @property
     def idle_periods(self) -> int:

@@ -47,13 +47,17 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "budgetUsd": ("guardrails", "budgetUsd"),
     "budgetEmail": ("guardrails", "budgetEmail"),
     "budgetThresholdPercent": ("guardrails", "budgetThresholdPercent"),
+    "budgetAction": ("guardrails", "budgetAction"),
+    "budgetStopPercent": ("guardrails", "budgetStopPercent"),
+    "costAllocationTagsActive": ("guardrails", "costAllocationTagsActive"),
 }
 # Pulumi config type of every key the loader reads as a value (Pulumi.yaml agrees).
 CONFIG_TYPES: dict[str, str] = {
     key: "array"
     if key in ("adminCidrs", "clientCidrs", "workDays")
     else "boolean"
-    if key in ("allowPublicInference", "spot", "idleStop", "scheduleEnabled")
+    if key
+    in ("allowPublicInference", "spot", "idleStop", "scheduleEnabled", "costAllocationTagsActive")
     else "integer"
     if key
     in (
@@ -65,6 +69,7 @@ CONFIG_TYPES: dict[str, str] = {
         "hoursPerDay",
         "budgetUsd",
         "budgetThresholdPercent",
+        "budgetStopPercent",
     )
     else "string"
     for key in [*CONFIG_KEYS, "scheduleEnabled"]

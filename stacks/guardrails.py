@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -15,6 +16,24 @@ from stacks.tagged import TaggedComponent
 START_TARGET_ARN = "arn:aws:scheduler:::aws-sdk:ec2:startInstances"
 STOP_TARGET_ARN = "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"
 ALARM_PERIOD_SECONDS = 300
+SSM_SERVICE = "ssm.amazonaws.com"
+
+
+def _with_attach_statement(
+    statements: list[dict[str, Any]], role_arn: str | None, policy_arn: str | None
+) -> list[dict[str, Any]]:
+    """The stop permissions, plus attaching/detaching the hold policy on the scheduler role."""
+    if role_arn is None or policy_arn is None:
+        return statements
+    return [
+        *statements,
+        {
+            "Effect": "Allow",
+            "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"],
+            "Resource": role_arn,
+            "Condition": {"ArnEquals": {"iam:PolicyARN": policy_arn}},
+        },
+    ]
 
 
 class Guardrails(TaggedComponent):
@@ -31,8 +50,9 @@ class Guardrails(TaggedComponent):
         if config.idle_stop:
             for index, instance in enumerate(servers.instances):
                 self._idle_alarm(f"{name}-idle-{index}", f"idle-{index}", config, instance)
+        scheduler_role = None
         if config.schedule is not None:
-            self._schedules(name, config, servers)
+            scheduler_role = self._schedules(name, config, servers)
         budget = self.track(
             aws.budgets.Budget(
                 f"{name}-monthly",
@@ -40,6 +60,16 @@ class Guardrails(TaggedComponent):
                 limit_amount=f"{config.budget_usd:.2f}",
                 limit_unit="USD",
                 time_unit="MONTHLY",
+                # Only with the "stack" tag activated for cost allocation (Billing console)
+                # does AWS attribute costs to it; a filter on an inactive tag would count
+                # nothing and never fire, so without the flag the budget is account-wide.
+                cost_filters=[
+                    aws.budgets.BudgetCostFilterArgs(
+                        name="TagKeyValue", values=[f"user:stack${config.tags.stack}"]
+                    )
+                ]
+                if config.cost_allocation_tags_active
+                else None,
                 notifications=[
                     aws.budgets.BudgetNotificationArgs(
                         comparison_operator="GREATER_THAN",
@@ -56,7 +86,141 @@ class Guardrails(TaggedComponent):
             )
         )
         self.budget_name = budget.name
+        if config.stop_on_budget:
+            self._budget_stop(name, config, servers, budget, scheduler_role)
         self.register_outputs({"budget_name": self.budget_name})
+
+    def _budget_stop(
+        self,
+        name: str,
+        config: GuardrailConfig,
+        servers: GpuServers,
+        budget: aws.budgets.Budget,
+        scheduler_role: aws.iam.Role | None,
+    ) -> None:
+        """Budget actions: stop the hosts once actual spend passes budgetStopPercent.
+
+        AWS Budgets runs the SSM automation AWS-StopEC2Instance with ``role``. An action
+        runs once per budget period, so with a working-hours schedule a second action
+        attaches a deny-StartInstances policy to the scheduler's role: otherwise the next
+        morning's schedule would start the hosts again and the spend would go on.
+        Starting again is a deliberate act (README: reverse the action, start the hosts).
+        """
+        role = self.service_role(
+            f"{name}-budget",
+            "budgets.amazonaws.com",
+            "llmbox: lets AWS Budgets stop the GPU hosts when the budget is spent",
+            "budget",
+        )
+        stop_statements = servers.instance_arns.apply(
+            lambda arns: [
+                # As AWS's managed AWSBudgetsActions_RolePolicyForResourceAdministrationWithSSM,
+                # narrowed to this stack's instances and the stop document.
+                {
+                    "Effect": "Allow",
+                    "Action": ["ec2:StopInstances"],
+                    "Resource": arns,
+                    "Condition": {"ForAnyValue:StringEquals": {"aws:CalledVia": [SSM_SERVICE]}},
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["ec2:DescribeInstanceStatus"],
+                    "Resource": "*",
+                    "Condition": {"ForAnyValue:StringEquals": {"aws:CalledVia": [SSM_SERVICE]}},
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["ssm:StartAutomationExecution"],
+                    "Resource": f"arn:aws:ssm:{config.region}:*:automation-definition/"
+                    "AWS-StopEC2Instance:*",
+                },
+            ]
+        )
+        subscribers = [
+            aws.budgets.BudgetActionSubscriberArgs(
+                address=config.budget_email, subscription_type="EMAIL"
+            )
+        ]
+        threshold = aws.budgets.BudgetActionActionThresholdArgs(
+            action_threshold_type="PERCENTAGE",
+            action_threshold_value=config.budget_stop_percent,
+        )
+        deny_start: aws.iam.Policy | None = None
+        if scheduler_role is not None:
+            deny_start = self.track(
+                aws.iam.Policy(
+                    f"{name}-budget-hold",
+                    description="llmbox: the budget is spent; the schedule may not start hosts",
+                    policy=json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {"Effect": "Deny", "Action": "ec2:StartInstances", "Resource": "*"}
+                            ],
+                        }
+                    ),
+                    tags=self.tags("budget-hold"),
+                    opts=self.child(),
+                )
+            )
+        attach_statements = pulumi.Output.all(
+            stop_statements,
+            scheduler_role.arn if scheduler_role is not None else None,
+            deny_start.arn if deny_start is not None else None,
+        ).apply(lambda v: _with_attach_statement(v[0], v[1], v[2]))
+        permissions = self.track(
+            aws.iam.RolePolicy(
+                f"{name}-budget",
+                role=role.id,
+                policy=attach_statements.apply(
+                    lambda statements: json.dumps(
+                        {"Version": "2012-10-17", "Statement": statements}
+                    )
+                ),
+                opts=self.child(),
+            )
+        )
+        self.track(
+            aws.budgets.BudgetAction(
+                f"{name}-stop",
+                budget_name=budget.name,
+                action_type="RUN_SSM_DOCUMENTS",
+                approval_model="AUTOMATIC",
+                notification_type="ACTUAL",
+                action_threshold=threshold,
+                definition=aws.budgets.BudgetActionDefinitionArgs(
+                    ssm_action_definition=aws.budgets.BudgetActionDefinitionSsmActionDefinitionArgs(
+                        action_sub_type="STOP_EC2_INSTANCES",
+                        instance_ids=servers.instance_ids,
+                        region=config.region,
+                    )
+                ),
+                execution_role_arn=role.arn,
+                subscribers=subscribers,
+                tags=self.tags("budget-stop"),
+                opts=self.child(depends_on=[permissions]),
+            )
+        )
+        if scheduler_role is not None and deny_start is not None:
+            self.track(
+                aws.budgets.BudgetAction(
+                    f"{name}-hold",
+                    budget_name=budget.name,
+                    action_type="APPLY_IAM_POLICY",
+                    approval_model="AUTOMATIC",
+                    notification_type="ACTUAL",
+                    action_threshold=threshold,
+                    definition=aws.budgets.BudgetActionDefinitionArgs(
+                        iam_action_definition=aws.budgets.BudgetActionDefinitionIamActionDefinitionArgs(
+                            policy_arn=deny_start.arn, roles=[scheduler_role.name]
+                        )
+                    ),
+                    execution_role_arn=role.arn,
+                    subscribers=subscribers,
+                    tags=self.tags("budget-hold"),
+                    opts=self.child(depends_on=[permissions]),
+                )
+            )
 
     def _idle_alarm(
         self, name: str, suffix: str, config: GuardrailConfig, instance: aws.ec2.Instance
@@ -84,7 +248,7 @@ class Guardrails(TaggedComponent):
             )
         )
 
-    def _schedules(self, name: str, config: GuardrailConfig, servers: GpuServers) -> None:
+    def _schedules(self, name: str, config: GuardrailConfig, servers: GpuServers) -> aws.iam.Role:
         assert config.schedule is not None  # checked by the caller
         role = self.service_role(
             f"{name}-scheduler",
@@ -131,3 +295,4 @@ class Guardrails(TaggedComponent):
                     opts=self.child(depends_on=[policy]),
                 )
             )
+        return role

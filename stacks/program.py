@@ -105,7 +105,11 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
         "instanceIds": servers.instance_ids,
         "publicIps": servers.public_ips,
         "publicDns": servers.public_dns,
-        "amiId": servers.ami_id,
+        # The image the hosts run (kept across routine runs), and the one a host created
+        # now would get: `pulumi config set amiId <latestAmiId>` is how to move to it.
+        "amiId": servers.ami_ids.apply(lambda amis: amis[0]),
+        "amiIds": servers.ami_ids,
+        "latestAmiId": servers.ami_id,
         "sshUser": config.servers.ssh_user,
         "inferencePort": port,
         "adminCidrs": list(config.network.admin_cidrs),

@@ -62,6 +62,16 @@ def _market_options(config: ServerConfig) -> aws.ec2.InstanceInstanceMarketOptio
     )
 
 
+def _warn_newer_image(latest: str, running: list[str]) -> None:
+    older = sorted({ami for ami in running if ami != latest})
+    if older:
+        pulumi.log.warn(
+            f"a newer AMI {latest} matches amiNameFilter; hosts keep {', '.join(older)}. "
+            f"To move (replaces those hosts, deleting their root volumes): "
+            f"pulumi config set amiId {latest} && pulumi up"
+        )
+
+
 class GpuServers(TaggedComponent):
     """``instance_count`` GPU instances with IMDSv2, encrypted gp3 disks and SSM access."""
 
@@ -70,6 +80,7 @@ class GpuServers(TaggedComponent):
     public_ips: pulumi.Output[list[str]]
     public_dns: pulumi.Output[list[str]]
     ami_id: pulumi.Output[str]
+    ami_ids: pulumi.Output[list[str]]
 
     def __init__(
         self,
@@ -80,6 +91,16 @@ class GpuServers(TaggedComponent):
     ) -> None:
         super().__init__("llmbox:cloud:GpuServers", name, config.tags, opts)
         ami_id = self._ami(config)
+        # Replacing a GPU host deletes its root volume (model, llama.cpp build, config),
+        # so no routine `pulumi up` may do it. With amiId unset the lookup below returns
+        # whatever image Amazon published last; ignore_changes keeps every existing host
+        # on the image it was created with (Pulumi keeps the old value from the state),
+        # and only a new host boots the lookup's image. Moving to a newer image is an
+        # explicit act: `pulumi config set amiId <ami>` (no ignore_changes then, so the
+        # preview shows the replacement). Why not record the lookup in the stack config?
+        # A program cannot write its own config, and a self-referencing StackReference
+        # is fragile; ignore_changes is the engine's own, state-backed guarantee.
+        pinned = ["ami"] if config.ami_id is None else []
         key_pair = self.track(
             aws.ec2.KeyPair(
                 f"{name}-ssh",
@@ -115,13 +136,20 @@ class GpuServers(TaggedComponent):
                     instance_market_options=_market_options(config),
                     user_data=ansible_ready_user_data(config.ssh_user, config.ssh_public_key),
                     tags=self.tags(f"gpu-{index}"),
-                    opts=self.child(),
+                    opts=self.child(ignore_changes=pinned),
                 )
             )
             for index in range(config.instance_count)
         ]
         self.instances = instances
+        # What the hosts run (from their state, so a pinned host reports its own image),
+        # and what the lookup or amiId offers this run.
+        self.ami_ids = pulumi.Output.all(*[i.ami for i in instances])
         self.ami_id = pulumi.Output.from_input(ami_id)
+        if config.ami_id is None:
+            pulumi.Output.all(self.ami_id, self.ami_ids).apply(
+                lambda values: _warn_newer_image(values[0], values[1])
+            )
         self.instance_ids = pulumi.Output.all(*[i.id for i in instances])
         self.instance_arns = pulumi.Output.all(*[i.arn for i in instances])
         self.public_ips = pulumi.Output.all(*[i.public_ip for i in instances])
@@ -132,6 +160,7 @@ class GpuServers(TaggedComponent):
                 "public_ips": self.public_ips,
                 "public_dns": self.public_dns,
                 "ami_id": self.ami_id,
+                "ami_ids": self.ami_ids,
             }
         )
 

@@ -27,6 +27,8 @@ TAGGABLE_TYPES = frozenset(
         "aws:iam/instanceProfile:InstanceProfile",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "aws:budgets/budget:Budget",
+        "aws:budgets/budgetAction:BudgetAction",
+        "aws:iam/policy:Policy",
     }
 )
 

@@ -23,6 +23,8 @@ if str(REPO_ROOT) not in sys.path:
 
 ACCOUNT = "123456789012"
 MOCK_AMI = "ami-0f1e2d3c4b5a69788"
+# The image Amazon "publishes" later, for the AMI-pinning test.
+NEWER_AMI = "ami-0aaa1111bbbb22223"
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bWJveHRlc3RrZXkwMDAwMDAwMDAwMDAwMDAwMDAw ci@test"
 
 BASE_CONFIG: dict[str, Any] = {
@@ -36,16 +38,32 @@ BASE_CONFIG: dict[str, Any] = {
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Mocks that record every resource and call, returning AWS-shaped ids."""
+    """Mocks that record every resource and call, returning AWS-shaped ids.
 
-    def __init__(self) -> None:
+    ``ami`` is the image the AMI lookup answers (a later run can "publish" a newer one).
+    ``options`` holds, per resource name, the resource options the program sent to the
+    engine that the mock's ``MockResourceArgs`` leaves out (see :class:`RecordingMonitor`).
+    ``prior`` plays a second ``pulumi up``: the state an earlier run left, per resource
+    name. A resource found there keeps, for each property its ``ignoreChanges`` names,
+    the earlier value, which is the engine's documented rule; ``states`` is the result.
+    """
+
+    def __init__(self, ami: str = MOCK_AMI, prior: dict[str, dict[str, Any]] | None = None):
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
         self.calls: list[pulumi.runtime.MockCallArgs] = []
+        self.options: dict[str, dict[str, list[str]]] = {}
+        self.states: dict[str, dict[str, Any]] = {}
+        self.ami = ami
+        self.prior = prior or {}
         self._instances = 0
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
         state = dict(args.inputs)
+        if args.name in self.prior:
+            for key in self.options.get(args.name, {}).get("ignoreChanges", []):
+                state[key] = self.prior[args.name][key]
+        self.states[args.name] = state
         short = args.typ.rsplit(":", 1)[-1]
         resource_id = f"{args.name}-id"
         if short == "Instance":
@@ -66,6 +84,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif short in {"Role", "InstanceProfile"}:
             kind = "role" if short == "Role" else "instance-profile"
             state |= {"name": args.name, "arn": f"arn:aws:iam::{ACCOUNT}:{kind}/{args.name}"}
+        elif short == "Policy":
+            state |= {"name": args.name, "arn": f"arn:aws:iam::{ACCOUNT}:policy/{args.name}"}
         elif short == "Budget":
             state["name"] = args.name
         return resource_id, state
@@ -74,8 +94,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls.append(args)
         if args.token == "aws:ec2/getAmi:getAmi":
             return {
-                "id": MOCK_AMI,
-                "imageId": MOCK_AMI,
+                "id": self.ami,
+                "imageId": self.ami,
                 "name": "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20260101",
                 "architecture": "x86_64",
                 "ownerId": "898082745236",
@@ -84,6 +104,38 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def of_type(self, type_token: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == type_token]
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The mock resource monitor, also keeping the options each registration carried.
+
+    ``ignoreChanges`` is what the engine would use to keep a property's old value on an
+    update; the plain mocks drop it, so the AMI-pinning test reads it here.
+    """
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self._recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        self._recording.options[request.name] = {
+            "ignoreChanges": list(request.ignoreChanges),
+            "replaceOnChanges": list(request.replaceOnChanges),
+        }
+        return super().RegisterResource(request)
+
+
+def use_mocks(recording: RecordingMocks) -> RecordingMocks:
+    """Route the Pulumi runtime to ``recording`` (preview=False: outputs are known)."""
+    _ensure_event_loop()
+    pulumi.runtime.set_mocks(
+        recording,
+        project="llmbox",
+        stack="dev",
+        preview=False,
+        monitor=RecordingMonitor(recording),
+    )
+    return recording
 
 
 def _ensure_event_loop() -> None:
@@ -100,10 +152,7 @@ def _ensure_event_loop() -> None:
 @pytest.fixture
 def mocks() -> RecordingMocks:
     """Fresh mocks per test; set before any resource of that test is created."""
-    _ensure_event_loop()
-    recording = RecordingMocks()
-    pulumi.runtime.set_mocks(recording, project="llmbox", stack="dev", preview=False)
-    return recording
+    return use_mocks(RecordingMocks())
 
 
 @pytest.fixture

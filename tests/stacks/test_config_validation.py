@@ -72,21 +72,65 @@ def test_malformed_cidr(flat_config, key: str, value: Any, expected: str) -> Non
     assert expected in message
 
 
-@pytest.mark.parametrize("world", ["0.0.0.0/0", "::/0"])
-def test_ssh_never_open_to_the_internet(flat_config, world: str) -> None:
-    message = _error(flat_config(adminCidrs=[world]), api_key_is_secret=True)
-    assert f"'{world}' would open SSH to the whole internet" in message
+@pytest.mark.parametrize(
+    ("admins", "span"),
+    [
+        (["0.0.0.0/0"], "'0.0.0.0/0' covers the whole IPv4 internet"),
+        (["::/0"], "'::/0' covers the whole IPv6 internet"),
+        # No single /0, yet the union is the whole internet.
+        (["0.0.0.0/1", "128.0.0.0/1"], "together cover the whole IPv4 internet"),
+        (["::/1", "8000::/1"], "together cover the whole IPv6 internet"),
+        # Four /2s merge back into 0.0.0.0/0; three still cover three quarters.
+        ([f"{q}.0.0.0/2" for q in (0, 64, 128, 192)], "together cover the whole IPv4 internet"),
+        (["0.0.0.0/2", "64.0.0.0/2", "192.0.0.0/2"], "more IPv4 addresses than a /1"),
+        # Just past the limit: a /8 and one more address block.
+        (["10.0.0.0/8", "11.0.0.0/24"], "more IPv4 addresses than a /8"),
+        (["2000::/3"], "'2000::/3' covers as many IPv6 addresses as a /3"),
+        (["2001::/16", "2002::/16", "203.0.113.7/32"], "as many IPv6 addresses as a /15"),
+    ],
+)
+def test_ssh_never_open_to_the_internet(flat_config, admins: list[str], span: str) -> None:
+    message = _error(flat_config(adminCidrs=admins))
+    # One line naming the key, the value, every CIDR, the span and the limit.
+    assert len(message.splitlines()) == 2
+    assert f"llmbox:adminCidrs = {admins!r}: " in message
+    assert span in message
+    assert "the limit is a /" in message
+    assert "that opens SSH to the internet; name your networks" in message
+
+
+@pytest.mark.parametrize(
+    "admins",
+    [
+        ["10.0.0.0/8"],  # the largest private network is allowed: exactly the limit
+        ["10.0.0.0/8", "10.1.0.0/16"],  # overlaps count once
+        ["203.0.113.7/32", "2001:db8::/32"],
+        ["2001::/16"],
+    ],
+)
+def test_admin_networks_up_to_the_limit_pass(flat_config, admins: list[str]) -> None:
+    assert _load(flat_config(adminCidrs=admins)).network.admin_cidrs == tuple(admins)
 
 
 def test_admin_networks_required(flat_config) -> None:
     assert "needs at least one admin network" in _error(flat_config(adminCidrs=[]))
 
 
-def test_world_clients_need_explicit_flag(flat_config) -> None:
-    message = _error(flat_config(clientCidrs=["0.0.0.0/0"]), api_key_is_secret=True)
-    assert "clientCidrs contains '0.0.0.0/0' (the whole internet) but allowPublicInference" in (
-        message
-    )
+@pytest.mark.parametrize(
+    ("clients", "span"),
+    [
+        (["0.0.0.0/0"], "'0.0.0.0/0' covers the whole IPv4 internet"),
+        (["0.0.0.0/1", "128.0.0.0/1"], "'0.0.0.0/1', '128.0.0.0/1' together cover the whole IPv4"),
+        (["198.51.100.0/24", "::/1", "8000::/1"], "'::/1', '8000::/1' together cover the whole"),
+    ],
+)
+def test_world_clients_need_explicit_flag(flat_config, clients: list[str], span: str) -> None:
+    message = _error(flat_config(clientCidrs=clients))
+    assert f"clientCidrs {span}" in message
+    assert "but allowPublicInference is false" in message
+    assert len(message.splitlines()) == 2
+    # With the flag (and the secret key every stack has) the same networks are served.
+    assert _load(flat_config(clientCidrs=clients, allowPublicInference=True))
 
 
 @pytest.mark.parametrize("public", [False, True])
@@ -171,6 +215,10 @@ def test_schedule_keys_ignored_when_disabled(flat_config) -> None:
         ("amiId", "ubuntu-22.04", "must look like 'ami-0123456789abcdef0'"),
         ("spotMaxPrice", "-0.1", "Input should be greater than 0"),
         ("owner", " ", "must not be empty"),
+        ("budgetAction", "terminate", "Input should be 'stop' or 'notify'"),
+        ("budgetStopPercent", 0, "Input should be greater than or equal to 1"),
+        ("budgetStopPercent", 1001, "Input should be less than or equal to 1000"),
+        ("costAllocationTagsActive", "maybe", "Input should be a valid boolean"),
     ],
 )
 def test_bad_value_names_key_and_value(flat_config, key: str, value: Any, expected: str) -> None:
@@ -211,3 +259,21 @@ def test_empty_optional_strings_mean_unset(flat_config) -> None:
         None,
         None,
     )
+
+
+def test_budget_stops_the_hosts_at_100_percent_by_default(flat_config) -> None:
+    guardrails = _load(flat_config()).guardrails
+    assert guardrails.stop_on_budget is True
+    assert (guardrails.budget_threshold_percent, guardrails.budget_stop_percent) == (80, 100)
+    assert guardrails.cost_allocation_tags_active is False
+
+
+def test_budget_stop_before_the_warning_is_refused(flat_config) -> None:
+    message = _error(flat_config(budgetThresholdPercent=90, budgetStopPercent=50))
+    assert "budgetStopPercent 50 is below budgetThresholdPercent 90" in message
+    assert len(message.splitlines()) == 2
+    # Notify-only never stops, so the stop share does not matter then.
+    notify = _load(
+        flat_config(budgetAction="notify", budgetThresholdPercent=90, budgetStopPercent=50)
+    )
+    assert notify.guardrails.stop_on_budget is False

@@ -17,6 +17,7 @@ from stacks.config import StackConfig
 from stacks.flat_config import config_from_flat
 from stacks.program import Stack, build_stack
 from stacks.tagged import TAGGABLE_TYPES
+from tests.stacks.conftest import MOCK_AMI, NEWER_AMI, RecordingMocks, use_mocks
 
 REQUIRED_TAGS = {"project": "llmbox", "stack": "dev", "owner": "ml-platform",
                  "cost-center": "research-42"}  # fmt: skip
@@ -138,7 +139,7 @@ def test_spot_market_with_max_price(mocks, flat_config):
 
 @pulumi.runtime.test
 def test_ami_looked_up_from_amazon_deep_learning_images(mocks, flat_config):
-    stack = build_stack(_config(flat_config()))
+    stack = build_stack(_config(flat_config(instanceCount=2)))
 
     def check(outputs: dict[str, Any]) -> None:
         [lookup] = [c for c in mocks.calls if c.token == "aws:ec2/getAmi:getAmi"]
@@ -146,9 +147,70 @@ def test_ami_looked_up_from_amazon_deep_learning_images(mocks, flat_config):
         assert lookup.args["mostRecent"] is True
         filters = {f["name"]: f["values"] for f in lookup.args["filters"]}
         assert filters["name"] == ["Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"]
-        assert outputs["amiId"] == "ami-0f1e2d3c4b5a69788"
+        assert outputs["amiId"] == MOCK_AMI
+        assert outputs["amiIds"] == [MOCK_AMI, MOCK_AMI]
+        assert outputs["latestAmiId"] == MOCK_AMI
+        # The looked-up image is pinned per host: the engine keeps `ami` from the state.
+        for instance in mocks.of_type("aws:ec2/instance:Instance"):
+            assert mocks.options[instance.name]["ignoreChanges"] == ["ami"]
 
     return _after_all(stack, check)
+
+
+def _deploy(config: StackConfig, recording: RecordingMocks) -> dict[str, Any]:
+    """One `pulumi up` of ``config`` against ``recording``; returns the stack outputs."""
+    use_mocks(recording)
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[Any]:
+        return _after_all(build_stack(config), outputs.update)
+
+    run()
+    return outputs
+
+
+def _instances(recording: RecordingMocks) -> dict[str, dict[str, Any]]:
+    """Each instance's inputs as the program sent them this run."""
+    return {r.name: r.inputs for r in recording.of_type("aws:ec2/instance:Instance")}
+
+
+def test_newer_image_never_replaces_running_hosts(flat_config, caplog) -> None:
+    # Run 1 creates two hosts from the image the lookup returns today.
+    config = _config(flat_config(instanceCount=2))
+    first = RecordingMocks(ami=MOCK_AMI)
+    assert _deploy(config, first)["amiIds"] == [MOCK_AMI, MOCK_AMI]
+
+    # Amazon publishes a newer image; the next routine `pulumi up` looks it up.
+    second = RecordingMocks(ami=NEWER_AMI, prior=first.states)
+    outputs = _deploy(config, second)
+    for name, inputs in _instances(second).items():
+        assert inputs["ami"] == NEWER_AMI  # what the program now asks for …
+        assert second.options[name]["ignoreChanges"] == ["ami"]
+        # … and what the engine keeps: `ami` (replace-on-change for aws:ec2/Instance)
+        # stays the old image, and nothing else differs from run 1's state either.
+        assert second.states[name]["ami"] == MOCK_AMI, name
+        assert second.states[name] == first.states[name], name
+    assert outputs["amiIds"] == [MOCK_AMI, MOCK_AMI]
+    assert outputs["amiId"] == MOCK_AMI
+    assert outputs["latestAmiId"] == NEWER_AMI
+    # The operator is told, with the command that moves the hosts on purpose.
+    assert f"pulumi config set amiId {NEWER_AMI} && pulumi up" in caplog.text
+
+
+def test_setting_ami_id_is_the_explicit_move(flat_config) -> None:
+    first = RecordingMocks(ami=MOCK_AMI)
+    _deploy(_config(flat_config()), first)
+    [name] = _instances(first)
+
+    second = RecordingMocks(ami=NEWER_AMI, prior=first.states)
+    outputs = _deploy(_config(flat_config(amiId=NEWER_AMI)), second)
+    # An explicit amiId is not ignored: the engine sees the new image, so the preview
+    # shows the replacement and `pulumi up` performs it.
+    assert second.options[name]["ignoreChanges"] == []
+    assert (first.states[name]["ami"], second.states[name]["ami"]) == (MOCK_AMI, NEWER_AMI)
+    assert outputs["amiIds"] == [NEWER_AMI]
+    assert not [c for c in second.calls if c.token == "aws:ec2/getAmi:getAmi"]
 
 
 @pulumi.runtime.test
@@ -249,9 +311,10 @@ def test_every_taggable_resource_carries_the_cost_tags(mocks, flat_config):
 
     def check(_outputs: dict[str, Any]) -> None:
         taggable = [r for r in mocks.resources if r.typ in TAGGABLE_TYPES]
-        # VPC, subnet, IGW, route table, SG, key pair, 2 instances, 2 roles,
-        # instance profile, 2 alarms, budget
-        assert len(taggable) == 14
+        # VPC, subnet, IGW, route table, SG, key pair, 2 instances, 3 roles (host,
+        # scheduler, budget), instance profile, 2 alarms, budget, 2 budget actions,
+        # the budget's hold policy
+        assert len(taggable) == 18
         for resource in taggable:
             assert REQUIRED_TAGS.items() <= resource.inputs["tags"].items(), resource.name
         untagged_kinds = {r.typ for r in mocks.resources if not r.typ.startswith("llmbox:")}
@@ -291,5 +354,130 @@ def test_outputs_inventory_and_cost(mocks, flat_config):
         assert cost["priceBasis"].startswith("spot")
         assert "skypilot" in cost["source"]
         assert cost["asOf"] == "2024-11-01"
+
+    return _after_all(stack, check)
+
+
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    return json.loads(policy["policy"])["Statement"]
+
+
+@pulumi.runtime.test
+def test_budget_stops_the_hosts_at_the_stop_share(mocks, flat_config):
+    stack = build_stack(_config(flat_config(instanceCount=2, budgetStopPercent=110)))
+
+    def check(outputs: dict[str, Any]) -> None:
+        actions = {a.name: a.inputs for a in mocks.of_type("aws:budgets/budgetAction:BudgetAction")}
+        stop, hold = actions["dev-guard-stop"], actions["dev-guard-hold"]
+        [budget] = mocks.of_type("aws:budgets/budget:Budget")
+        for action in (stop, hold):
+            assert action["budgetName"] == budget.name
+            assert (action["notificationType"], action["approvalModel"]) == ("ACTUAL", "AUTOMATIC")
+            assert action["actionThreshold"] == {
+                "actionThresholdType": "PERCENTAGE",
+                "actionThresholdValue": 110,
+            }
+            assert action["subscribers"] == [
+                {"address": "gpu-owner@example.com", "subscriptionType": "EMAIL"}
+            ]
+            assert action["executionRoleArn"] == "arn:aws:iam::123456789012:role/dev-guard-budget"
+        # The stop: AWS's SSM automation on exactly this stack's instances, in its region.
+        assert stop["actionType"] == "RUN_SSM_DOCUMENTS"
+        assert stop["definition"]["ssmActionDefinition"] == {
+            "actionSubType": "STOP_EC2_INSTANCES",
+            "instanceIds": outputs["instanceIds"],
+            "region": "us-east-1",
+        }
+        # The hold: the schedule's role may not start the hosts again this period.
+        [deny] = mocks.of_type("aws:iam/policy:Policy")
+        assert _statements(deny.inputs) == [
+            {"Effect": "Deny", "Action": "ec2:StartInstances", "Resource": "*"}
+        ]
+        assert hold["actionType"] == "APPLY_IAM_POLICY"
+        assert hold["definition"]["iamActionDefinition"] == {
+            "policyArn": mocks.states[deny.name]["arn"],
+            "roles": ["dev-guard-scheduler"],
+        }
+        # The role only AWS Budgets assumes, allowed no more than these two acts.
+        roles = {r.name: r.inputs for r in mocks.of_type("aws:iam/role:Role")}
+        trust = json.loads(roles["dev-guard-budget"]["assumeRolePolicy"])["Statement"]
+        assert trust == [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "budgets.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+        [grant] = [
+            p.inputs
+            for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+            if p.name == "dev-guard-budget"
+        ]
+        by_action = {tuple(s["Action"]): s for s in _statements(grant)}
+        instance_arns = [
+            f"arn:aws:ec2:us-east-1:123456789012:instance/{i}" for i in outputs["instanceIds"]
+        ]
+        assert by_action[("ec2:StopInstances",)]["Resource"] == instance_arns
+        assert by_action[("ec2:StopInstances",)]["Condition"] == {
+            "ForAnyValue:StringEquals": {"aws:CalledVia": ["ssm.amazonaws.com"]}
+        }
+        assert by_action[("ssm:StartAutomationExecution",)]["Resource"] == (
+            "arn:aws:ssm:us-east-1:*:automation-definition/AWS-StopEC2Instance:*"
+        )
+        attach = by_action[("iam:AttachRolePolicy", "iam:DetachRolePolicy")]
+        assert attach["Resource"] == "arn:aws:iam::123456789012:role/dev-guard-scheduler"
+        deny_arn = hold["definition"]["iamActionDefinition"]["policyArn"]
+        assert attach["Condition"] == {"ArnEquals": {"iam:PolicyARN": deny_arn}}
+        assert not any("StartInstances" in str(s["Action"]) for s in _statements(grant))
+
+    return _after_all(stack, check)
+
+
+@pulumi.runtime.test
+def test_budget_without_schedule_only_stops(mocks, flat_config):
+    stack = build_stack(_config(flat_config(scheduleEnabled=False)))
+
+    def check(_outputs: dict[str, Any]) -> None:
+        [action] = mocks.of_type("aws:budgets/budgetAction:BudgetAction")
+        assert action.inputs["actionType"] == "RUN_SSM_DOCUMENTS"
+        assert action.inputs["actionThreshold"]["actionThresholdValue"] == 100
+        assert not mocks.of_type("aws:iam/policy:Policy")
+        [grant] = mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+        assert "iam:" not in grant.inputs["policy"]
+
+    return _after_all(stack, check)
+
+
+@pulumi.runtime.test
+def test_notify_only_budget_has_no_action(mocks, flat_config):
+    stack = build_stack(_config(flat_config(budgetAction="notify")))
+
+    def check(_outputs: dict[str, Any]) -> None:
+        assert not mocks.of_type("aws:budgets/budgetAction:BudgetAction")
+        assert not mocks.of_type("aws:iam/policy:Policy")
+        assert "dev-guard-budget" not in {r.name for r in mocks.of_type("aws:iam/role:Role")}
+        [budget] = mocks.of_type("aws:budgets/budget:Budget")
+        assert len(budget.inputs["notifications"]) == 2  # the e-mails stay
+
+    return _after_all(stack, check)
+
+
+@pytest.mark.parametrize("active", [True, False])
+@pulumi.runtime.test
+def test_budget_scoped_to_the_stack_tag_when_tags_are_active(mocks, flat_config, active):
+    stack = build_stack(_config(flat_config(costAllocationTagsActive=active)))
+
+    def check(_outputs: dict[str, Any]) -> None:
+        [budget] = mocks.of_type("aws:budgets/budget:Budget")
+        if active:
+            assert budget.inputs["costFilters"] == [
+                {"name": "TagKeyValue", "values": ["user:stack$dev"]}
+            ]
+            # Every instance carries the tag the filter counts.
+            for instance in mocks.of_type("aws:ec2/instance:Instance"):
+                assert instance.inputs["tags"]["stack"] == "dev"
+                assert instance.inputs["rootBlockDevice"]["tags"]["stack"] == "dev"
+        else:
+            assert "costFilters" not in budget.inputs  # the whole account
 
     return _after_all(stack, check)
