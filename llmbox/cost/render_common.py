@@ -259,9 +259,9 @@ def break_even_rows(report: Report) -> list[tuple[str, ...]]:
     return rows
 
 
-def provenance_lines(report: Report) -> list[str]:
-    """Each option's figures, spelled out with their source or rule."""
-    lines = []
+def _provenance_items(report: Report) -> list[tuple[str, str]]:
+    """(option, what and where from) for every figure of every option."""
+    items = []
     for costs in report.options:
         option = costs.option
         figures = [
@@ -274,11 +274,31 @@ def provenance_lines(report: Report) -> list[str]:
         ]
         for what, figure, unit in figures:
             if figure is not None:
-                lines.append(f"{option.name}: {what} {figure.value:,.4g} {unit} - {figure.label}")
-        lines.append(f"{option.name}: fit - KV cache {option.fit.kv_cache_method}")
+                items.append((option.name, f"{what} {figure.value:,.4g} {unit} - {figure.label}"))
+        items.append((option.name, f"fit - KV cache {option.fit.kv_cache_method}"))
     for api in report.apis:
         prices = (
             f"{usd(api.api.input_usd_per_mtok.value)} / {usd(api.api.output_usd_per_mtok.value)}"
         )
-        lines.append(f"{api.name}: $ per 1M input / output tokens {prices} - {api.source}")
-    return lines
+        items.append((api.name, f"$ per 1M input / output tokens {prices} - {api.source}"))
+    return items
+
+
+def provenance_lines(report: Report) -> list[str]:
+    """Each option's figures, spelled out with their source or rule."""
+    return [f"{name}: {text}" for name, text in _provenance_items(report)]
+
+
+def provenance_groups(report: Report) -> list[tuple[str, str]]:
+    """The provenance list with a figure shared by several options (same value, same
+    source) given once: (the options, comma-separated; what and where from)."""
+    names: dict[str, list[str]] = {}
+    for name, text in _provenance_items(report):
+        names.setdefault(text, []).append(name)
+    return [(", ".join(who), text) for text, who in names.items()]
+
+
+def power_text(costs: OptionCosts) -> str:
+    """Power under load per box with its provenance mark; a dash for a rental."""
+    power = costs.option.load_power
+    return DASH if power is None else marked(f"{power.value:,.0f} W", power)
