@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from typing import Any
 
 from llmbox.cost.provenance import Figure
@@ -12,7 +13,9 @@ from llmbox.cost.report import OptionCosts, Report
 from llmbox.cost.scenario import OptionKind
 
 # 2: verdict, demand, ranking (APIs as options), sensitivity, fractional break-even
-REPORT_SCHEMA_VERSION = 2
+# 3: "never" is null in every break-even field, and means never within horizon_months
+#    (the hours-per-day sweep and the fractional months too, which were unbounded)
+REPORT_SCHEMA_VERSION = 3
 CSV_HEADER = (
     "Option", "Kind", "Gpu", "GpuCount", "FitsModel", "NeededGiB", "VramGiB",
     "TokPerS", "TokPerSProvenance", "PurchaseUsd", "UsdPerHourLow", "UsdPerHourHigh",
@@ -80,6 +83,8 @@ def _verdict(report: Report) -> dict[str, Any]:
     if verdict is None:
         return {}
 
+    horizon = report.scenario.horizon_months
+
     def name(ranked: Any) -> str | None:
         return None if ranked is None else str(ranked.name)
 
@@ -90,8 +95,8 @@ def _verdict(report: Report) -> dict[str, Any]:
         "best_purchase": name(verdict.best_purchase),
         "best_rental": name(verdict.best_rental),
         "cheaper_at_its_low_price": name(verdict.undercut_by),
-        "payback": _pair(verdict.payback) if verdict.payback else None,
-        "payback_against_best_cloud": _pair(verdict.payback_cloud)
+        "payback": _pair(verdict.payback, horizon) if verdict.payback else None,
+        "payback_against_best_cloud": _pair(verdict.payback_cloud, horizon)
         if verdict.payback_cloud
         else None,
         "figures": [
@@ -102,18 +107,27 @@ def _verdict(report: Report) -> dict[str, Any]:
     }
 
 
-def _pair(b: Any) -> dict[str, Any]:
+def _within(month: float | None, horizon: int) -> float | None:
+    """A break-even month, or ``None`` for never within the horizon: one meaning of
+    null in every break-even field."""
+    return month if month is not None and month <= horizon else None
+
+
+def _pair(b: Any, horizon: int) -> dict[str, Any]:
     return {
         "office": b.office,
         "rent": b.rent,
         "rent_kind": b.rent_kind.value,
-        "month_vs_low_price": b.month_vs_low,
-        "month_vs_high_price": b.month_vs_high,
-        "fractional_month_vs_low_price": b.fraction_vs_low,
-        "fractional_month_vs_high_price": b.fraction_vs_high,
-        "per_box_month_vs_low_price": b.per_box_month_vs_low,
-        "per_box_month_vs_high_price": b.per_box_month_vs_high,
-        "month_vs_high_price_by_hours_per_day": {str(h): m for h, m in b.by_hours_per_day},
+        "horizon_months": horizon,
+        "month_vs_low_price": _within(b.month_vs_low, horizon),
+        "month_vs_high_price": _within(b.month_vs_high, horizon),
+        "fractional_month_vs_low_price": _within(b.fraction_vs_low, horizon),
+        "fractional_month_vs_high_price": _within(b.fraction_vs_high, horizon),
+        "per_box_month_vs_low_price": _within(b.per_box_month_vs_low, horizon),
+        "per_box_month_vs_high_price": _within(b.per_box_month_vs_high, horizon),
+        "month_vs_high_price_by_hours_per_day": {
+            str(h): _within(m, horizon) for h, m in b.by_hours_per_day
+        },
     }
 
 
@@ -165,7 +179,8 @@ def report_dict(report: Report) -> dict[str, Any]:
         "bench_figures_used": report.results_used,
         "notes": list(report.notes),
         "options": [_option(costs) for costs in report.options],
-        "break_evens": [_pair(b) for b in report.break_evens],
+        "horizon_months": report.scenario.horizon_months,
+        "break_evens": [_pair(b, report.scenario.horizon_months) for b in report.break_evens],
         "hosted_apis": [
             {
                 "name": api.name,
@@ -186,9 +201,18 @@ def render_json(report: Report) -> str:
 
 
 def _cell(value: float | Figure | None) -> str:
+    """A number written in full, never in exponent form ("27874176", not "2.78742e+07"),
+    to 12 significant figures (float noise such as 83.19999999999999 dropped)."""
     if isinstance(value, Figure):
         value = value.value
-    return "" if value is None else f"{value:.6g}"
+    if value is None:
+        return ""
+    text = format(Decimal(f"{value:.12g}"), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def render_csv(report: Report) -> str:
@@ -202,8 +226,8 @@ def render_csv(report: Report) -> str:
         writer.writerow(
             [
                 option.name, option.kind.value, option.gpu.name, option.gpu_count,
-                "yes" if option.fit.fits else "no", f"{option.fit.total_gib:.3f}",
-                f"{option.fit.vram_gib:g}", _cell(option.throughput),
+                _bool(option.fit.fits), f"{option.fit.total_gib:.3f}",
+                _cell(option.fit.vram_gib), _cell(option.throughput),
                 option.throughput.label, _cell(option.purchase),
                 _cell(option.hourly_low),
                 _cell(option.hourly_high),

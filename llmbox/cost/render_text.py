@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import astuple
 
@@ -114,10 +115,30 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+# a money or count cell (or the dash for none): such columns are right-aligned
+_FIGURE = re.compile(r"^-?\$[\d,.]|^[\d,.]+M?$|^-$|^not priced$")
+
+
 def _md_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_md_escape(cell) for cell in row) + " |" for row in rows]
-    return [*lines, ""]
+    """A padded table, readable as plain text too; money and count columns right-aligned."""
+    cells = [[_md_escape(cell) for cell in row] for row in rows]
+    widths = [max(3, len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    right = [
+        all(_FIGURE.match(row[i]) for row in cells)
+        and any(row[i] not in {"-", "not priced"} for row in cells)
+        for i in range(len(columns))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        padded = (
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
+        )
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|".join(
+        "-" * (w + 1) + ":" if r else "-" * (w + 2) for w, r in zip(widths, right, strict=True)
+    )
+    return [line(columns), f"|{rule}|", *(line(row) for row in cells), ""]
 
 
 def render_markdown(report: Report) -> str:
