@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:
-    """``"1,2,4"`` -> (1, 2, 4); anything else is one clear error."""
+    """``"1,2,4"`` -> (1, 2, 4); anything else, a repeated level included, is one clear
+    error (each level writes one file, ``…__c<N>.json``: a repeat would overwrite it)."""
     try:
         levels = tuple(int(part) for part in text.split(","))
     except ValueError:
@@ -30,6 +31,13 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     if not levels or any(level < 1 for level in levels):
         raise click.BadParameter(
             f"{text!r} is not a comma-separated list of positive integers, e.g. 1,2,4,8",
+            param_hint="--concurrency",
+        )
+    repeated = sorted({level for level in levels if levels.count(level) > 1})
+    if repeated:
+        raise click.BadParameter(
+            f"{text!r} repeats level {', '.join(map(str, repeated))}: give each level once "
+            "(each writes its own result file)",
             param_hint="--concurrency",
         )
     return levels
@@ -48,7 +56,7 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     default="1,2,4,8",
     show_default=True,
     callback=lambda _ctx, _param, value: parse_concurrency(value),
-    help="Comma-separated concurrency levels to sweep.",
+    help="Comma-separated concurrency levels to sweep, each once (a repeat is refused).",
 )
 @click.option(
     "--requests",
@@ -110,6 +118,12 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     show_default=True,
     help="Seconds a request may wait for its next byte before it counts as failed.",
 )
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    help="Prompt seed, to send the prompts of an earlier run again (its results record it); "
+    "default: a fresh one per run, so a second run meets no cached prompt.",
+)
 @click.option("--per-request", is_flag=True, help="Add every request's record to the files.")
 @click.option(
     "--ssh",
@@ -146,6 +160,7 @@ def bench(
     engine_ceiling: bool,
     llama_bench: Path | None,
     request_timeout: float,
+    seed: int | None,
     per_request: bool,
     ssh_target: str | None,
     ssh_key: Path | None,
@@ -187,6 +202,7 @@ def bench(
                 llama_bench=llama_bench,
                 engine_ceiling=engine_ceiling,
                 per_request=per_request,
+                seed=seed,
             )
             _bench_remote(
                 ssh_target=ssh_target,
@@ -216,6 +232,7 @@ def bench(
             request_timeout=request_timeout,
             engine_ceiling=engine_ceiling,
             llama_bench=llama_bench,
+            seed=seed,
             console=console,
         )
         _bench_local(config, console)
@@ -253,6 +270,7 @@ def _local_config(
     request_timeout: float,
     engine_ceiling: bool,
     llama_bench: Path | None,
+    seed: int | None,
     console: Console,
 ) -> BenchConfig:
     from llmbox.bench.ceiling import find_llama_bench, measure_ceiling
@@ -280,6 +298,7 @@ def _local_config(
         per_request=per_request,
         ceiling=ceiling,
         request_timeout_s=request_timeout,
+        seed=seed,
     )
 
 

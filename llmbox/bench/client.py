@@ -78,6 +78,9 @@ class RequestSpec:
     model: str
     endpoint: Endpoint
     output_tokens: int
+    # llama.cpp's `cache_prompt: false`: process every prompt in full instead of reusing
+    # a slot's KV cache for the prefix it shares with an earlier request.
+    no_prompt_cache: bool = False
 
     @property
     def target(self) -> str:
@@ -96,6 +99,8 @@ class RequestSpec:
             "min_tokens": self.output_tokens,
             "temperature": 0.0,
         }
+        if self.no_prompt_cache:
+            body["cache_prompt"] = False
         if self.endpoint is Endpoint.CHAT:
             body["messages"] = [{"role": "user", "content": prompt}]
         else:
@@ -122,12 +127,18 @@ class _Stream:
         self.token_times: list[float] = []
         self.usage: dict[str, Any] | None = None
         self.timings: dict[str, Any] | None = None
+        # A complete stream says so: a finish reason in a choice, or the closing [DONE].
+        self.finish_reason: str | None = None
+        self.done = False
 
     def add(self, chunk: dict[str, Any], endpoint: Endpoint, now: float) -> None:
         if "choices" not in chunk and "usage" not in chunk:
             raise ValueError(f"not an OpenAI completion chunk: {json.dumps(chunk)[:120]}")
         if _chunk_text(chunk, endpoint):
             self.token_times.append(now - self.start)
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            self.finish_reason = choices[0].get("finish_reason") or self.finish_reason
         if isinstance(chunk.get("usage"), dict):
             self.usage = chunk["usage"]
         if isinstance(chunk.get("timings"), dict):
@@ -182,6 +193,7 @@ async def _read_stream(
                 continue  # blank separators, SSE comments (":ping"), event names
             data = line[5:].strip()
             if data == "[DONE]":
+                stream.done = True
                 return
             try:
                 chunk = json.loads(data)
@@ -192,6 +204,12 @@ async def _read_stream(
                 stream.add(chunk, spec.endpoint, time.perf_counter())
             except ValueError as exc:
                 raise _Failed(f"{spec.target} sent a malformed stream chunk: {exc}") from exc
+    if stream.finish_reason is None:
+        # The connection closed cleanly, but the answer is cut off: not a success.
+        raise _Failed(
+            f"{spec.target}: the stream ended without a finish reason or [DONE] after "
+            f"{len(stream.token_times)} content chunks (cut off mid-answer)"
+        )
 
 
 async def stream_request(

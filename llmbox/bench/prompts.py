@@ -2,14 +2,18 @@
 
 With the server's own ``/tokenize`` and ``/detokenize`` (llama.cpp, vLLM) a prompt is
 cut to exactly the asked number of tokens; without them the length is approximated
-(about 4 characters a token) and the result file says so. Prompts differ from their
-first word on, and between levels, so a server's prefix cache cannot skip the prompt
-processing.
+(about 4 characters a token) and the result file says so.
+
+Every prompt's words come from the run's seed (random per run unless ``--seed`` repeats
+one), the level and the request's index: prompts differ from request to request, from
+level to level and from run to run, so a server's prefix cache cannot skip the prompt
+processing of a second run either.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 from dataclasses import dataclass
 
 import httpx
@@ -26,6 +30,12 @@ _WORDS = (
     "shadow",
 )  # fmt: skip
 _CHARS_PER_TOKEN = 4  # rough figure for English text with BPE tokenizers
+SEED_MAX = 2**32 - 1
+
+
+def new_seed() -> int:
+    """A fresh run seed, recorded in the result so the run can be repeated on purpose."""
+    return secrets.randbelow(SEED_MAX + 1)
 
 
 @dataclass(frozen=True)
@@ -37,17 +47,17 @@ class PromptSet:
         return self.prompts[index % len(self.prompts)]
 
 
-def _words(seed: int, count: int) -> str:
-    rng = random.Random(seed)
+def _words(seed: str, count: int) -> str:
+    rng = random.Random(seed)  # str seeds hash with SHA-512: the same in every process
     return " ".join(rng.choice(_WORDS) for _ in range(count))
 
 
-def approximate_prompt(seed: int, tokens: int) -> str:
+def approximate_prompt(seed: str, tokens: int) -> str:
     text = _words(seed, tokens)  # ≥ 1 token a word: plenty of characters to cut from
     return text[: tokens * _CHARS_PER_TOKEN].rsplit(" ", 1)[0]
 
 
-async def _exact_prompt(client: httpx.AsyncClient, url: str, seed: int, tokens: int) -> str:
+async def _exact_prompt(client: httpx.AsyncClient, url: str, seed: str, tokens: int) -> str:
     root = base_url(url)
     text = _words(seed, tokens)
     # llama.cpp reads "content", vLLM "prompt"; each ignores the other's key.
@@ -63,15 +73,15 @@ async def _exact_prompt(client: httpx.AsyncClient, url: str, seed: int, tokens: 
 
 
 async def build_prompts(
-    client: httpx.AsyncClient, url: str, tokens: int, count: int, first_seed: int = 0
+    client: httpx.AsyncClient, url: str, tokens: int, count: int, *, run_seed: int, part: str
 ) -> PromptSet:
     """``count`` distinct prompts of ``tokens`` tokens each (exact where the server can).
 
-    Give each concurrency level its own ``first_seed``: a level that reused the previous
-    level's prompts would find them in the server's prompt cache and report a TTFT
-    without prompt processing.
+    Give each part of a run (warm-up, each concurrency level) its own ``part`` name and
+    each run its own ``run_seed``: prompts reused from an earlier level or run would be
+    found in the server's prompt cache and give a TTFT without prompt processing.
     """
-    seeds = range(first_seed, first_seed + count)
+    seeds = [f"{run_seed}:{part}:{index}" for index in range(count)]
     try:
         exact = [await _exact_prompt(client, url, seed, tokens) for seed in seeds]
     except (httpx.HTTPError, ValueError, KeyError, TypeError):

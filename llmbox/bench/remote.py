@@ -62,6 +62,7 @@ def remote_bench_args(
     llama_bench: Path | None,
     engine_ceiling: bool,
     per_request: bool,
+    seed: int | None = None,
 ) -> list[str]:
     """The same measurement's options for the remote `llmbox bench` (no --ssh, --out or
     key: those are the remote run's own)."""
@@ -77,6 +78,8 @@ def remote_bench_args(
     args += ["--llama-bench", str(llama_bench)] if llama_bench is not None else []
     args += ["--engine-ceiling"] if engine_ceiling else []
     args += ["--per-request"] if per_request else []
+    # Unless told otherwise, the remote run draws (and records) its own prompt seed.
+    args += ["--seed", str(seed)] if seed is not None else []
     return args
 
 

@@ -37,7 +37,7 @@ from llmbox.bench.client import (
     stream_request,
 )
 from llmbox.bench.metrics import RequestRecord, first_error, reduce_records, weakest_output_method
-from llmbox.bench.prompts import PromptSet, build_prompts
+from llmbox.bench.prompts import PromptSet, build_prompts, new_seed
 from llmbox.bench.schema import (
     BenchResult,
     Endpoint,
@@ -71,6 +71,8 @@ class BenchConfig:
     per_request: bool = False
     ceiling: EngineCeiling | None = None
     request_timeout_s: float = 300.0
+    # Prompt seed; None draws a fresh one, so a second run never meets the first's prompts.
+    seed: int | None = None
 
 
 @dataclass
@@ -179,11 +181,18 @@ async def _sweep(
         engine = hostinfo.engine_info(props, models)
         model = hostinfo.model_info(config.model, config.model_file, props)
         cpu = hostinfo.cpu_info()
-        spec = RequestSpec(config.url, config.model, config.endpoint, config.output_tokens)
+        # Where the engine has a switch for it, ask it not to reuse cached prompt prefixes
+        # either: fresh prompts still share the chat template's opening tokens.
+        no_cache = engine.name == "llama.cpp"
+        spec = RequestSpec(
+            config.url, config.model, config.endpoint, config.output_tokens, no_cache
+        )
+        seed = config.seed if config.seed is not None else new_seed()
         pool = _PROMPT_POOL if config.requests is None else min(_PROMPT_POOL, config.requests)
         warmup = await build_prompts(
-            client, config.url, config.prompt_tokens, config.warmup_requests, first_seed=0
-        )
+            client, config.url, config.prompt_tokens, config.warmup_requests,
+            run_seed=seed, part="warmup",
+        )  # fmt: skip
         # Warm-up, not counted. The first one also proves the server streams OpenAI SSE:
         # if it does not, stop with that one error instead of N identical failures.
         for index in range(config.warmup_requests):
@@ -191,7 +200,7 @@ async def _sweep(
 
         for level, concurrency in enumerate(config.concurrency, start=1):
             prompts = await build_prompts(
-                client, config.url, config.prompt_tokens, pool, first_seed=level * 100_000
+                client, config.url, config.prompt_tokens, pool, run_seed=seed, part=f"level{level}"
             )
             total = config.requests if config.requests is not None else config.duration_s
             with Progress(
@@ -243,6 +252,8 @@ async def _sweep(
                 prompt_tokens_method=prompts.method,
                 output_tokens_method=weakest_output_method(records),
                 warmup_requests=config.warmup_requests,
+                seed=seed,
+                cache_prompt=False if no_cache else None,
             )
             metadata = Metadata(
                 tool="llmbox",

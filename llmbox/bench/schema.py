@@ -81,6 +81,11 @@ class Settings(_Frozen):
     prompt_tokens_method: PromptTokensMethod
     output_tokens_method: OutputTokensMethod
     warmup_requests: int
+    # The run's prompt seed: `llmbox bench --seed N` sends the same prompts again.
+    seed: int | None = None
+    # False when every request asked the engine not to reuse cached prompt prefixes
+    # (llama.cpp's `cache_prompt` request field); None where the engine has no such switch.
+    cache_prompt: bool | None = None
 
 
 class EngineCeiling(_Frozen):

@@ -1,10 +1,22 @@
-"""The terminal summary: one row per concurrency level."""
+"""The terminal summary: one row per concurrency level.
+
+Fifteen columns do not fit 80 characters, and output piped to a file or a CI log is 80
+characters wide (rich's default when it finds no terminal, unless ``COLUMNS`` says
+otherwise). Squeezed into that, every header and figure became ``c…``. So the columns
+come in groups (load, latency, resources), each with the concurrency column, and the
+summary prints as one table where it fits the width it is rendered at, else as one table
+per group that fits: every header and figure stays whole.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
+from rich.console import Console, ConsoleOptions
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from llmbox.bench.schema import BenchResult
 
@@ -13,49 +25,102 @@ def _num(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def results_table(results: Sequence[BenchResult]) -> Table:
-    first = results[0].metadata if results else None
-    title = "llmbox bench"
-    if first is not None:
-        quant = f" {first.model.quantization}" if first.model.quantization else ""
-        title = (
-            f"{first.host} · {first.engine.name} · {first.model.name}{quant} · "
-            f"{first.settings.prompt_tokens} in / {first.settings.output_tokens} out tokens"
-        )
-    ceiling = first.engine_ceiling if first is not None else None
-    table = Table(title=title, caption=_caption(results))
-    for header in (
-        "conc", "ok", "failed", "req/s", "out tok/s", "tok/s/stream",
-        "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms", "ITL p99 ms", "e2e p50 ms", "e2e p99 ms",
-        "GPU W", "tok/J", "CPU %",
-    ):  # fmt: skip
-        table.add_column(header, justify="right")
-    if ceiling is not None:
-        table.add_column("of llama-bench tg", justify="right")
-    for result in results:
-        m = result.metrics
-        row = [
-            str(result.metadata.settings.concurrency),
-            str(m.completed),
-            f"[red]{m.failed}[/]" if m.failed else "0",
-            _num(m.request_per_s, 2),
-            _num(m.output_tok_s),
-            _num(m.output_tok_s_per_stream_mean),
-            _num(m.ttft_ms_p50),
-            _num(m.ttft_ms_p99),
-            _num(m.itl_ms_p50, 2),
-            _num(m.itl_ms_p99, 2),
-            _num(m.e2e_ms_p50, 0),
-            _num(m.e2e_ms_p99, 0),
-            _num(m.gpu_power_w_mean),
-            _num(m.tokens_per_joule, 2),
-            _num(m.cpu_util_pct_mean, 0),
-        ]
-        if ceiling is not None:
-            fraction = m.tg_fraction_of_ceiling
-            row.append("—" if fraction is None else f"{fraction:.0%}")
-        table.add_row(*row)
-    return table
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    cell: Callable[[BenchResult], str]
+
+
+def _fraction(result: BenchResult) -> str:
+    fraction = result.metrics.tg_fraction_of_ceiling
+    return "—" if fraction is None else f"{fraction:.0%}"
+
+
+def _groups(with_ceiling: bool) -> list[list[_Column]]:
+    """Column groups, each read on its own; headers break before their unit or percentile."""
+    load = [
+        _Column("ok", lambda r: str(r.metrics.completed)),
+        _Column("failed", lambda r: f"[red]{r.metrics.failed}[/]" if r.metrics.failed else "0"),
+        _Column("req/s", lambda r: _num(r.metrics.request_per_s, 2)),
+        _Column("out\ntok/s", lambda r: _num(r.metrics.output_tok_s)),
+        _Column("tok/s\n/stream", lambda r: _num(r.metrics.output_tok_s_per_stream_mean)),
+    ]
+    latency = [
+        _Column("TTFT ms\np50", lambda r: _num(r.metrics.ttft_ms_p50)),
+        _Column("TTFT ms\np99", lambda r: _num(r.metrics.ttft_ms_p99)),
+        _Column("ITL ms\np50", lambda r: _num(r.metrics.itl_ms_p50, 2)),
+        _Column("ITL ms\np99", lambda r: _num(r.metrics.itl_ms_p99, 2)),
+        _Column("e2e ms\np50", lambda r: _num(r.metrics.e2e_ms_p50, 0)),
+        _Column("e2e ms\np99", lambda r: _num(r.metrics.e2e_ms_p99, 0)),
+    ]
+    resources = [
+        _Column("GPU W", lambda r: _num(r.metrics.gpu_power_w_mean)),
+        _Column("tok/J", lambda r: _num(r.metrics.tokens_per_joule, 2)),
+        _Column("CPU %", lambda r: _num(r.metrics.cpu_util_pct_mean, 0)),
+    ]
+    if with_ceiling:
+        resources.append(_Column("of llama-\nbench tg", _fraction))
+    return [load, latency, resources]
+
+
+_UNBOUNDED = 10_000  # characters: room enough to measure a table at its natural width
+_CONC = _Column("conc", lambda r: str(r.metadata.settings.concurrency))
+
+
+class ResultsTable:
+    """A rich renderable: a title line, one table if it fits the width it is rendered at
+    (else one per column group), a caption line saying where the figures come from."""
+
+    def __init__(self, results: Sequence[BenchResult]) -> None:
+        self.results = list(results)
+        first = self.results[0].metadata if self.results else None
+        self.groups = _groups(first is not None and first.engine_ceiling is not None)
+
+    def _table(self, columns: Sequence[_Column]) -> Table:
+        table = Table()
+        for column in (_CONC, *columns):
+            table.add_column(column.header, justify="right", no_wrap=True)
+        for result in self.results:
+            table.add_row(*(column.cell(result) for column in (_CONC, *columns)))
+        return table
+
+    def _width(self, console: Console, options: ConsoleOptions, columns: list[_Column]) -> int:
+        """The width the columns take with nothing cut or wrapped."""
+        table = self._table(columns)
+        return Measurement.get(console, options.update_width(_UNBOUNDED), table).maximum
+
+    def layout(self, console: Console, options: ConsoleOptions) -> list[list[_Column]]:
+        """The column groups packed, in order, into as few tables as fit the width."""
+        packed: list[list[_Column]] = []
+        for group in self.groups:
+            if packed and self._width(console, options, [*packed[-1], *group]) <= options.max_width:
+                packed[-1] = [*packed[-1], *group]
+            else:
+                packed.append(list(group))
+        return packed
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Table | Text]:
+        # Title and caption as lines of their own: they wrap at the console's width, not
+        # at the width of the narrowest table.
+        yield Text(_title(self.results), style="bold")
+        for columns in self.layout(console, options):
+            yield self._table(columns)
+        yield Text(_caption(self.results), style="dim")
+
+
+def results_table(results: Sequence[BenchResult]) -> ResultsTable:
+    return ResultsTable(results)
+
+
+def _title(results: Sequence[BenchResult]) -> str:
+    if not results:
+        return "llmbox bench"
+    first = results[0].metadata
+    quant = f" {first.model.quantization}" if first.model.quantization else ""
+    return (
+        f"{first.host} · {first.engine.name} · {first.model.name}{quant} · "
+        f"{first.settings.prompt_tokens} in / {first.settings.output_tokens} out tokens"
+    )
 
 
 def _caption(results: Sequence[BenchResult]) -> str:
@@ -67,6 +132,8 @@ def _caption(results: Sequence[BenchResult]) -> str:
         f"prompt length: {meta.settings.prompt_tokens_method.value}",
         f"output tokens from: {meta.settings.output_tokens_method.value}",
     ]
+    if meta.settings.seed is not None:
+        parts.append(f"prompt seed: {meta.settings.seed}")
     if meta.gpu is None:
         parts.append(meta.gpu_note or "no GPU")
     if meta.engine_ceiling is not None:

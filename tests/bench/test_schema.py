@@ -113,10 +113,11 @@ def test_base_url_accepts_v1_and_rejects_non_http() -> None:
 
 
 def test_approximate_prompt_is_about_four_characters_a_token() -> None:
-    text = approximate_prompt(seed=3, tokens=100)
+    text = approximate_prompt(seed="3:level1:0", tokens=100)
     assert 350 <= len(text) <= 400
-    assert approximate_prompt(seed=3, tokens=100) == text  # reproducible
-    assert approximate_prompt(seed=4, tokens=100) != text  # distinct per request
+    assert approximate_prompt(seed="3:level1:0", tokens=100) == text  # reproducible
+    assert approximate_prompt(seed="3:level1:1", tokens=100) != text  # distinct per request
+    assert approximate_prompt(seed="4:level1:0", tokens=100) != text  # and per run seed
 
 
 def test_remote_command_reads_the_key_from_stdin() -> None:

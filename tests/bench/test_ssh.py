@@ -117,7 +117,7 @@ def test_remote_args_mean_the_same_measurement() -> None:
         url="http://127.0.0.1:8080", model="smollm2", concurrency=(1, 4), requests=None,
         duration=30.0, prompt_tokens=64, output_tokens=32, endpoint="completions", warmup=3,
         request_timeout=60.0, host_label=None, model_file=Path("/m/x.Q4_1.gguf"),
-        llama_bench=None, engine_ceiling=True, per_request=True,
+        llama_bench=None, engine_ceiling=True, per_request=True, seed=42,
     )  # fmt: skip
     params = bench.make_context("bench", [*args, "--out", "/tmp/o"]).params
     assert params["url"] == "http://127.0.0.1:8080"
@@ -133,4 +133,5 @@ def test_remote_args_mean_the_same_measurement() -> None:
     assert params["model_file"] == Path("/m/x.Q4_1.gguf")
     assert params["engine_ceiling"] is True
     assert params["per_request"] is True
+    assert params["seed"] == 42  # the same prompts there
     assert params["ssh_target"] is None  # never recursive
