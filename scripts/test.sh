@@ -35,6 +35,6 @@ if [ -d roles ]; then
 fi
 
 step "tests"
-# CI must not pass on skipped real-server / real-host tests (see tests/conftest.py).
-export LLMBOX_REQUIRE_REAL="${LLMBOX_REQUIRE_REAL-real_server,real_host}"
+# CI must not pass on skipped real-server / real-host / real-browser tests (tests/conftest.py).
+export LLMBOX_REQUIRE_REAL="${LLMBOX_REQUIRE_REAL-real_server,real_host,real_browser}"
 exec pytest "$@"

@@ -1,6 +1,6 @@
 """Project-wide test policy.
 
-CI sets ``LLMBOX_REQUIRE_REAL=real_server,real_host``: a test carrying one of those
+CI sets ``LLMBOX_REQUIRE_REAL=real_server,real_host,real_browser``: a test carrying one of those
 markers that is skipped then fails instead, and the run fails if no test of a
 required marker passed. A skipped real-host test proves nothing, so it must not
 pass quietly.
