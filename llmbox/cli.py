@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, str] = {
     "bench": "llmbox.bench.cli:bench",
     "cloud": "llmbox.cloud.cli:cloud",
     "inventory": "llmbox.cloud.cli:inventory",
+    "demo": "llmbox.lab.cli:demo",
 }
 
 
@@ -105,4 +106,5 @@ def main() -> None:
     llmbox report      rent or buy? cost per 1M tokens, monthly cost, break-even
     llmbox bench URL   measure tokens/s, latency and power of a served model
     llmbox cloud check ask AWS whether an instance type fits before `pulumi up`
+    llmbox demo        the whole loop on throw-away local workstations (root)
     """

@@ -51,8 +51,8 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, check=check, capture_output=True, text=True)
 
 
-def missing_prerequisites() -> list[str]:
-    """What this machine lacks to boot test hosts; empty when ready."""
+def missing_prerequisites(distros: tuple[str, ...] = tuple(RELEASES)) -> list[str]:
+    """What this machine lacks to boot test hosts of ``distros``; empty when ready."""
     missing = [
         tool
         for tool in ("systemd-nspawn", "apt-cacher-ng", "ip", "ssh", "ssh-keygen")
@@ -60,7 +60,7 @@ def missing_prerequisites() -> list[str]:
     ]
     missing += [
         f"root filesystem {TESTHOSTS / 'rootfs' / release}"
-        for release in RELEASES.values()
+        for release in (RELEASES[distro] for distro in distros)
         if not (TESTHOSTS / "rootfs" / release / ".complete").exists()
     ]
     if os.geteuid() != 0:

@@ -25,7 +25,8 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 mirror="${LLMBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 include=openssh-server,python3,python3-apt,sudo,dbus,systemd-sysv,iproute2,libpam-systemd,ca-certificates
-for release in bookworm trixie; do
+# LLMBOX_TESTHOST_RELEASES narrows the releases (llmbox demo needs bookworm only).
+for release in ${LLMBOX_TESTHOST_RELEASES:-bookworm trixie}; do
     root="$LLMBOX_CACHE/testhosts/rootfs/$release"
     [ -e "$root/.complete" ] && continue
     rm -rf "$root" "$root.tmp"
