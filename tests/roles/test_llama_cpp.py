@@ -23,7 +23,7 @@ ROLE_PATHS = [
     "/opt/llama.cpp",
     "/etc/llama-server",
     "/etc/systemd/system/llama-server.service",
-    "/etc/nftables.conf",
+    "/etc/llmbox/firewall.nft",
 ]
 
 

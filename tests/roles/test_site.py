@@ -128,7 +128,8 @@ def test_model_file_matches_its_sha256(converged_office: OfficeConverge, distro:
 @pytest.mark.parametrize("distro", ["debian12", "debian13"])
 def test_firewall_rules_are_loaded(converged_office: OfficeConverge, distro: str) -> None:
     host = _host(converged_office, distro).testinfra()
-    assert host.service("nftables").is_enabled
+    assert host.service("llmbox-firewall").is_enabled
+    assert host.service("llmbox-firewall").is_running
     rules = host.check_output("nft list table inet llmbox_filter")
     assert "policy drop" in rules
     assert "tcp dport 8080 ip saddr @clients_v4 accept" in rules
