@@ -3,6 +3,7 @@ build, bad variables stopped in the first task with the host untouched."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 import time
 import urllib.request
@@ -48,6 +49,25 @@ def test_kill_9_is_serving_again_within_10_s(converged_office: OfficeConverge) -
         time.sleep(0.2)
     back_after = time.monotonic() - killed_at
     assert back_after < 10, f"serving again only after {back_after:.1f} s"
+    status, body = chat(host.address, TEST_API_KEY)
+    assert status == 200, body
+
+
+MAX_EXPOSURE = 2.5  # systemd-analyze security; 4.9 before the hardening of issue 11
+
+
+@pytest.mark.parametrize("distro", ["debian12", "debian13"])
+def test_unit_exposure_is_low_and_it_still_serves(
+    converged_office: OfficeConverge, distro: str
+) -> None:
+    host = next(h for h in converged_office.hosts if h.distro == distro)
+    report = host.ssh("systemd-analyze security --no-pager llama-server.service").stdout
+    match = re.search(r"Overall exposure level for llama-server.service: ([0-9.]+)", report)
+    assert match, report[-2000:]
+    exposure = float(match[1])
+    print(f"{distro}: llama-server exposure {exposure}")
+    assert exposure <= MAX_EXPOSURE, report
+    assert host.ssh("systemctl is-active llama-server").stdout.strip() == "active"
     status, body = chat(host.address, TEST_API_KEY)
     assert status == 200, body
 
