@@ -20,6 +20,8 @@ from llmbox.lab.testhosts import TestHost, TestNetwork
 
 pytestmark = pytest.mark.real_host
 
+VERIFIED = "/var/lib/llmbox/models/.SmolLM2-135M-Instruct.Q4_1.gguf.verified"
+
 
 def _d13(converged: OfficeConverge) -> TestHost:
     return next(h for h in converged.hosts if h.distro == "debian13")
@@ -45,7 +47,8 @@ def test_corrupted_model_is_refused_then_restored(
     time.sleep(3)
     assert _health(host.address) == 0
     journal = host.ssh("journalctl -u llama-server -n 50 --no-pager", check=False).stdout
-    assert "sha256 mismatch, refusing to start" in journal
+    assert "is not the file verified at install" in journal
+    assert "refusing to start" in journal
 
     result = run_playbook("playbooks/site.yml", [host], office_vars)
     assert result.rc == 0, result.stdout[-6000:]
@@ -55,6 +58,60 @@ def test_corrupted_model_is_refused_then_restored(
     assert infra.service("llama-server").is_running
     status, body = chat(host.address, TEST_API_KEY)
     assert status == 200, body
+
+
+def test_converge_trusts_the_record_and_hashes_on_demand(
+    converged_office: OfficeConverge, office_vars: dict[str, object]
+) -> None:
+    host = _d13(converged_office)
+    record = host.ssh(f"stat -c '%U %a' {VERIFIED}; cat {VERIFIED}").stdout.split("\n")
+    assert record[0] == "root 644"
+    stamp = host.ssh(f"stat -L -c '%s %.9Y %.9Z %i' {MODEL}").stdout.strip()
+    assert record[1] == f"{SMOLLM2_SHA256} {stamp}"
+    # The idempotent converge did not read the whole model (skipped tasks are not shown);
+    # on demand it does.
+    full_read = "Read the checksum of the installed model (full read)"
+    assert full_read in converged_office.first.stdout
+    assert full_read not in converged_office.second.stdout
+    result = run_playbook("playbooks/site.yml", [host], office_vars, tags=["model_store_verify"])
+    assert result.rc == 0, result.stdout[-4000:]
+    verified = result.stdout.split(full_read)[1].split("TASK [")[0]
+    assert f"ok: [{host.name}]" in verified
+    assert result.stats[host.name]["changed"] == 0
+
+
+def test_start_check_of_a_20_gb_model_takes_under_a_second(
+    converged_office: OfficeConverge,
+) -> None:
+    """The start-time check stats; a sha256 of the same sparse 20 GB file runs for long."""
+    host = _d13(converged_office)
+    big = "/var/lib/llmbox/models/big.gguf"
+    check = (
+        f"runuser -u llama -- /opt/llama.cpp/bin/llama-server-check-model {big} {SMOLLM2_SHA256}"
+    )
+    try:
+        host.ssh(f"truncate -s 20G {big}")
+        # The record model_store writes after a full check (its hash is not computed
+        # here: that is what takes minutes).
+        host.ssh(
+            f"echo \"{SMOLLM2_SHA256} $(stat -L -c '%s %.9Y %.9Z %i' {big})\" "
+            f"> /var/lib/llmbox/models/.big.gguf.verified"
+        )
+        timed = host.ssh(
+            f"s=$(date +%s%N); {check}; rc=$?; echo $rc $(( ($(date +%s%N) - s) / 1000000 ))"
+        ).stdout.split()
+        assert timed[0] == "0"
+        print(f"start-time check of a 20 GiB model: {timed[1]} ms")
+        assert int(timed[1]) < 1000
+        hashing = host.ssh(f"timeout 2 sha256sum {big}", check=False)
+        assert hashing.returncode == 124  # still hashing after 2 s
+        # Swapped for a copy with the same size and mtime: another inode, refused.
+        host.ssh(f"cp --sparse=always -p {big} {big}.new && mv {big}.new {big}")
+        refused = host.ssh(check, check=False)
+        assert refused.returncode == 1
+        assert "refusing to start" in refused.stderr
+    finally:
+        host.ssh(f"rm -f {big} {big}.new /var/lib/llmbox/models/.big.gguf.verified")
 
 
 @pytest.fixture
