@@ -171,6 +171,9 @@ def run_demo(out: Path, console: Console) -> Path:
         hosts: list[TestHost] = stages.run(
             "boot two Debian 12 workstations", lambda: [pool.boot(DISTRO, h) for h in HOSTS]
         )
+        network = pool.network
+        console.print(f"workstations on bridge {network.bridge} ({network.subnet}): "
+                      + ", ".join(f"{h.name} {h.address}" for h in hosts))  # fmt: skip
         variables = site_vars(pool.network)
         site = partial(run_playbook, "playbooks/site.yml", hosts, variables, env=env)
         stages.run(
