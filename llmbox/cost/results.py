@@ -58,14 +58,21 @@ def _number(value: Any, path: Path, name: str, *, positive: bool) -> float:
     return float(value)
 
 
-def read_result(path: Path) -> BenchResult:
-    """Parse one result file; ``ValueError`` names the file and what is wrong."""
+def _load_json(path: Path) -> Any:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ValueError(
             f"bench result {path.name}: not valid JSON ({error.msg} at line {error.lineno})"
         ) from None
+
+
+def read_result(path: Path) -> BenchResult:
+    """Parse one result file; ``ValueError`` names the file and what is wrong."""
+    return _result_from(_load_json(path), path)
+
+
+def _result_from(data: Any, path: Path) -> BenchResult:
     if not isinstance(data, dict):
         raise ValueError(f"bench result {path.name}: expected a JSON object")
     version = _require(data, "schema_version", path, "")
@@ -99,13 +106,9 @@ def read_result(path: Path) -> BenchResult:
     )
 
 
-def _is_bench_result(path: Path) -> bool:
+def _is_bench_result(data: Any) -> bool:
     """A JSON object with the bench contract's top-level keys; anything else in a results
     folder (another tool's file, a run manifest) is not read as a bench result."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return True  # looks like ours by name: let read_result name what is wrong
     return isinstance(data, dict) and "schema_version" in data and "metadata" in data
 
 
@@ -166,14 +169,15 @@ def read_results_tree(directory: Path | str) -> ResultsTree:
     if not directory.is_dir():
         raise ValueError(f"results directory {str(directory)!r} does not exist")
     notes: list[str] = []
-    run_folders = sorted({m.parent for m in directory.rglob(MANIFEST_NAME)})
-    runs = [_read_run(folder, notes) for folder in run_folders]
+    run_folders = {m.parent for m in directory.rglob(MANIFEST_NAME)}
+    runs = [_read_run(folder, notes) for folder in sorted(run_folders)]
     loose: list[BenchResult] = []
     for path in sorted(directory.rglob("*.json")):
         if path.parent in run_folders:
             continue
-        if _is_bench_result(path):
-            loose.append(read_result(path))
+        data = _load_json(path)  # read once: classified, then parsed from the same text
+        if _is_bench_result(data):
+            loose.append(_result_from(data, path))
         else:
             notes.append(f"skipped {path}: not a bench result (no schema_version/metadata)")
     newest: dict[str, HostRun] = {}
