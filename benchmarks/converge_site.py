@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "roles"))
 from playbook_runner import TEST_API_KEY, run_playbook
 from rich.console import Console
 
+from llmbox.lab.playbooks import LLAMA_CPP_BUILD_CACHE, offline_site_vars
 from llmbox.lab.testhosts import (
     CACHE,
     REPO_ROOT,
@@ -43,27 +44,20 @@ RESULT = REPO_ROOT / "benchmarks" / "results" / "converge.json"
 console = Console(stderr=True)
 
 
-BUILD_CACHE = CACHE / "llama_cpp_builds"
-
-
-def site_vars(network: TestNetwork, build_cache: Path = BUILD_CACHE) -> dict[str, Any]:
-    return {
-        "llama_cpp_api_key": TEST_API_KEY,
-        "llama_cpp_source_local_path": str(CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"),
-        "llama_cpp_build_cache_dir": str(build_cache),
-        "model_store_controller_cache_dir": str(CACHE / "model_store"),
-        "firewall_client_networks": [network.subnet],
-        "firewall_admin_networks": [network.subnet],
-    }
-
-
 def timed_converge(
-    network: TestNetwork, hosts: list[TestHost], label: str, build_cache: Path = BUILD_CACHE
+    network: TestNetwork,
+    hosts: list[TestHost],
+    label: str,
+    build_cache: Path = LLAMA_CPP_BUILD_CACHE,
 ) -> dict[str, Any]:
     with console.status(f"{label}: site.yml on {len(hosts)} host(s)"):
         load_before = os.getloadavg()[0]
         started = time.monotonic()
-        result = run_playbook("playbooks/site.yml", hosts, site_vars(network, build_cache))
+        result = run_playbook(
+            "playbooks/site.yml",
+            hosts,
+            offline_site_vars(network, TEST_API_KEY, build_cache=build_cache),
+        )
         seconds = time.monotonic() - started
     if result.rc != 0:
         console.print(result.stdout[-5000:])

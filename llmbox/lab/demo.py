@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from llmbox.lab.playbooks import PlaybookResult, run_playbook
+from llmbox.lab.playbooks import PlaybookResult, offline_site_vars, run_playbook
 from llmbox.lab.testhosts import (
     CACHE,
     RELEASES,
@@ -123,19 +123,6 @@ def _setup() -> None:
         raise DemoError(f"test hosts cannot boot, missing: {'; '.join(missing)}")
 
 
-def site_vars(network: TestNetwork) -> dict[str, Any]:
-    """site.yml's variables for hosts with no internet: sources from the controller."""
-    return {
-        "llama_cpp_api_key": KEY_FROM_ENV,
-        "llama_cpp_source_local_path": str(CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"),
-        "llama_cpp_build_cache_dir": str(CACHE / "llama_cpp_builds"),
-        "llama_cpp_build_jobs": os.cpu_count() or 2,
-        "model_store_controller_cache_dir": str(CACHE / "model_store"),
-        "firewall_client_networks": [network.subnet],
-        "firewall_admin_networks": [network.subnet],
-    }
-
-
 def _play(play: Callable[[], PlaybookResult], what: str) -> PlaybookResult:
     result = play()
     if result.rc != 0:
@@ -174,7 +161,7 @@ def run_demo(out: Path, console: Console) -> Path:
         network = pool.network
         console.print(f"workstations on bridge {network.bridge} ({network.subnet}): "
                       + ", ".join(f"{h.name} {h.address}" for h in hosts))  # fmt: skip
-        variables = site_vars(pool.network)
+        variables = offline_site_vars(pool.network, KEY_FROM_ENV, build_jobs=os.cpu_count() or 2)
         site = partial(run_playbook, "playbooks/site.yml", hosts, variables, env=env)
         stages.run(
             "converge site.yml (llama.cpp, model, key, firewall; a first build takes minutes)",

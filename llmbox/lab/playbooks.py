@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from llmbox.lab.testhosts import REPO_ROOT, TestHost
+from llmbox.lab.testhosts import CACHE, REPO_ROOT, TestHost, TestNetwork
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,34 @@ class PlaybookResult:
 
 
 _RECAP = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.MULTILINE)
+
+
+# What site.yml needs from the controller on hosts with no internet (filled by
+# scripts/setup.d/05-llama-cpp-source.sh and by the roles' own controller caches).
+LLAMA_CPP_SOURCE = CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"
+LLAMA_CPP_BUILD_CACHE = CACHE / "llama_cpp_builds"
+
+
+def offline_site_vars(
+    network: TestNetwork,
+    api_key: str,
+    *,
+    build_jobs: int = 2,
+    build_cache: Path = LLAMA_CPP_BUILD_CACHE,
+) -> dict[str, Any]:
+    """site.yml's variables for test hosts on ``network`` (CPU profile): llama.cpp source,
+    builds and the model from the controller, the API and SSH open to that network only.
+    ``api_key`` is the key itself or a template that looks it up (never logged either way:
+    the roles mark it no_log)."""
+    return {
+        "llama_cpp_api_key": api_key,
+        "llama_cpp_source_local_path": str(LLAMA_CPP_SOURCE),
+        "llama_cpp_build_cache_dir": str(build_cache),
+        "llama_cpp_build_jobs": build_jobs,
+        "model_store_controller_cache_dir": str(CACHE / "model_store"),
+        "firewall_client_networks": [network.subnet],
+        "firewall_admin_networks": [network.subnet],
+    }
 
 
 def parse_recap(stdout: str) -> dict[str, dict[str, int]]:

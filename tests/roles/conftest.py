@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from playbook_runner import TEST_API_KEY, OfficeConverge, PlaybookResult, run_playbook
 
+from llmbox.lab.playbooks import LLAMA_CPP_SOURCE, offline_site_vars
 from llmbox.lab.testhosts import (
     SETUP_SCRIPT,
     SshKeypair,
@@ -112,20 +113,11 @@ def smollm2_gguf() -> Path:
 @pytest.fixture(scope="session")
 def office_vars(test_network: TestNetwork) -> dict[str, object]:
     """Extra vars that make site.yml work offline on test hosts (CPU profile)."""
-    from llmbox.lab.testhosts import CACHE  # noqa: PLC0415
-
-    archive = CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"
-    if not archive.exists():
-        pytest.fail(f"{archive} is missing: run scripts/setup.d/10-llama-cpp.sh", pytrace=False)
-    return {
-        "llama_cpp_api_key": TEST_API_KEY,
-        "llama_cpp_source_local_path": str(archive),
-        "llama_cpp_build_cache_dir": str(CACHE / "llama_cpp_builds"),
-        "llama_cpp_build_jobs": 2,
-        "model_store_controller_cache_dir": str(CACHE / "model_store"),
-        "firewall_client_networks": [test_network.subnet],
-        "firewall_admin_networks": [test_network.subnet],
-    }
+    if not LLAMA_CPP_SOURCE.exists():
+        pytest.fail(
+            f"{LLAMA_CPP_SOURCE} is missing: run scripts/setup.d/10-llama-cpp.sh", pytrace=False
+        )
+    return offline_site_vars(test_network, TEST_API_KEY)
 
 
 @pytest.fixture(scope="session")
