@@ -180,46 +180,48 @@ class Guardrails(TaggedComponent):
                 opts=self.child(),
             )
         )
-        self.track(
-            aws.budgets.BudgetAction(
-                f"{name}-stop",
-                budget_name=budget.name,
-                action_type="RUN_SSM_DOCUMENTS",
-                approval_model="AUTOMATIC",
-                notification_type="ACTUAL",
-                action_threshold=threshold,
-                definition=aws.budgets.BudgetActionDefinitionArgs(
-                    ssm_action_definition=aws.budgets.BudgetActionDefinitionSsmActionDefinitionArgs(
-                        action_sub_type="STOP_EC2_INSTANCES",
-                        instance_ids=servers.instance_ids,
-                        region=config.region,
-                    )
-                ),
-                execution_role_arn=role.arn,
-                subscribers=subscribers,
-                tags=self.tags("budget-stop"),
-                opts=self.child(depends_on=[permissions]),
-            )
-        )
-        if scheduler_role is not None and deny_start is not None:
+
+        def budget_action(
+            suffix: str, action_type: str, definition: aws.budgets.BudgetActionDefinitionArgs
+        ) -> None:
+            """One automatic action on actual spend past the stop share, e-mailed, run by
+            the budgets role once its permissions exist."""
             self.track(
                 aws.budgets.BudgetAction(
-                    f"{name}-hold",
+                    f"{name}-{suffix}",
                     budget_name=budget.name,
-                    action_type="APPLY_IAM_POLICY",
+                    action_type=action_type,
                     approval_model="AUTOMATIC",
                     notification_type="ACTUAL",
                     action_threshold=threshold,
-                    definition=aws.budgets.BudgetActionDefinitionArgs(
-                        iam_action_definition=aws.budgets.BudgetActionDefinitionIamActionDefinitionArgs(
-                            policy_arn=deny_start.arn, roles=[scheduler_role.name]
-                        )
-                    ),
+                    definition=definition,
                     execution_role_arn=role.arn,
                     subscribers=subscribers,
-                    tags=self.tags("budget-hold"),
+                    tags=self.tags(f"budget-{suffix}"),
                     opts=self.child(depends_on=[permissions]),
                 )
+            )
+
+        budget_action(
+            "stop",
+            "RUN_SSM_DOCUMENTS",
+            aws.budgets.BudgetActionDefinitionArgs(
+                ssm_action_definition=aws.budgets.BudgetActionDefinitionSsmActionDefinitionArgs(
+                    action_sub_type="STOP_EC2_INSTANCES",
+                    instance_ids=servers.instance_ids,
+                    region=config.region,
+                )
+            ),
+        )
+        if scheduler_role is not None and deny_start is not None:
+            budget_action(
+                "hold",
+                "APPLY_IAM_POLICY",
+                aws.budgets.BudgetActionDefinitionArgs(
+                    iam_action_definition=aws.budgets.BudgetActionDefinitionIamActionDefinitionArgs(
+                        policy_arn=deny_start.arn, roles=[scheduler_role.name]
+                    )
+                ),
             )
 
     def _idle_alarm(
