@@ -102,6 +102,46 @@ def write_inventory(
     path.write_text(json.dumps(inventory, indent=2))  # JSON is YAML
 
 
+def playbook_command(
+    workdir: Path,
+    playbook: str | Path,
+    hosts: list[TestHost],
+    extra_vars: dict[str, Any] | None = None,
+    *,
+    check: bool = False,
+    tags: list[str] | None = None,
+    limit: str | None = None,
+    host_vars: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The ``ansible-playbook`` argv and environment ``run_playbook`` runs (from the repo
+    root), its inventory and extra vars written into ``workdir``; for callers that must
+    hold the process themselves (to interrupt it mid-run)."""
+    inventory = workdir / "inventory.yml"
+    write_inventory(inventory, hosts, host_vars=host_vars)
+    argv = ["ansible-playbook", "-i", str(inventory), str(REPO_ROOT / playbook)]
+    if extra_vars:
+        (workdir / "extra.json").write_text(json.dumps(extra_vars))
+        argv += ["-e", f"@{workdir / 'extra.json'}"]
+    if check:
+        argv.append("--check")
+    if tags:
+        argv += ["--tags", ",".join(tags)]
+    if limit:
+        argv += ["--limit", limit]
+    environment = (
+        dict(os.environ)
+        | {
+            "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+        | (env or {})
+    )
+    return argv, environment
+
+
 def run_playbook(
     playbook: str | Path,
     hosts: list[TestHost],
@@ -117,28 +157,10 @@ def run_playbook(
     """Runs ``ansible-playbook`` from the repo root with the project's ansible.cfg;
     ``env`` adds environment variables (e.g. a key the inventory reads with a lookup)."""
     with tempfile.TemporaryDirectory(prefix="llmbox-play-") as tmp:
-        inventory = Path(tmp) / "inventory.yml"
-        write_inventory(inventory, hosts, host_vars=host_vars)
-        argv = ["ansible-playbook", "-i", str(inventory), str(REPO_ROOT / playbook)]
-        if extra_vars:
-            (Path(tmp) / "extra.json").write_text(json.dumps(extra_vars))
-            argv += ["-e", f"@{Path(tmp) / 'extra.json'}"]
-        if check:
-            argv.append("--check")
-        if tags:
-            argv += ["--tags", ",".join(tags)]
-        if limit:
-            argv += ["--limit", limit]
-        environment = (
-            os.environ
-            | {
-                "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
-                "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_FORCE_COLOR": "0",
-                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-            }
-            | (env or {})
-        )
+        argv, environment = playbook_command(
+            Path(tmp), playbook, hosts, extra_vars,
+            check=check, tags=tags, limit=limit, host_vars=host_vars, env=env,
+        )  # fmt: skip
         proc = subprocess.run(
             argv, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=timeout_s,
             check=False,
