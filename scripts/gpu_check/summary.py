@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Reads what `gpu-check.sh run` measured and writes summary.json and summary.md.
+
+Per load level of `llmbox bench`: the server's generation speed per stream as a share of
+llama-bench's tg (same model file, same GPU, no server in the way) and of the bandwidth
+roofline, plus watts and tokens per joule from NVML. The roofline is an estimate: a
+generated token reads every weight once (the output layer is the token embedding table,
+tied, so it is read whole), so at most bandwidth / weight bytes tokens per second per
+stream; KV-cache and activation traffic is left out, which is small at these lengths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmbox.bench.schema import BenchResult, read_result
+from llmbox.cost.catalog import load_catalog, normalise_name
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    gb_s: float
+    source: str
+
+
+# NVML names of GPUs that the built-in catalog (llmbox/cost/catalog/gpus.csv) names
+# differently or not at all; figures from each vendor spec sheet named.
+EXTRA_BANDWIDTH = {
+    "H100 PCIe": Bandwidth(2000, "NVIDIA H100 Tensor Core GPU datasheet (H100 PCIe)"),
+    "H100 NVL": Bandwidth(3900, "NVIDIA H100 Tensor Core GPU datasheet (H100 NVL)"),
+    "H200 NVL": Bandwidth(4800, "NVIDIA H200 Tensor Core GPU datasheet (H200 NVL)"),
+    "GH200 480GB": Bandwidth(4000, "NVIDIA GH200 Grace Hopper Superchip datasheet (96 GB HBM3)"),
+    "B200": Bandwidth(8000, "NVIDIA DGX B200 datasheet (64 TB/s over 8 GPUs)"),
+    "A100-SXM4-80GB": Bandwidth(2039, "NVIDIA A100 Tensor Core GPU datasheet (80 GB SXM)"),
+    "A100-SXM4-40GB": Bandwidth(1555, "NVIDIA A100 Tensor Core GPU datasheet (40 GB SXM)"),
+    "A100-PCIE-40GB": Bandwidth(1555, "NVIDIA A100 Tensor Core GPU datasheet (40 GB PCIe)"),
+    "A100 80GB PCIe": Bandwidth(1935, "NVIDIA A100 Tensor Core GPU datasheet (80 GB PCIe)"),
+    "A10": Bandwidth(600, "NVIDIA A10 Tensor Core GPU datasheet"),
+    "L40": Bandwidth(864, "NVIDIA L40 GPU datasheet"),
+    "RTX 6000 Ada Generation": Bandwidth(960, "NVIDIA RTX 6000 Ada Generation datasheet"),
+    "RTX A6000": Bandwidth(768, "NVIDIA RTX A6000 datasheet"),
+}
+# What NVML adds after a catalog name without changing the card ("H100 80GB HBM3").
+_MEMORY_SUFFIXES = ("", "hbm3", "hbm3e", "hbm2e")
+
+
+def bandwidth_for(gpu_name: str) -> Bandwidth | None:
+    """Spec-sheet memory bandwidth of the GPU NVML calls ``gpu_name``, or None if unknown.
+
+    Matches the catalog's name exactly or followed only by a memory-type word, never by a
+    model suffix: "RTX 4070 Ti SUPER" is not an "RTX 4070 Ti", an "A100" is not an "A10".
+    """
+    wanted = normalise_name(gpu_name)
+    known = {
+        normalise_name(g.name): Bandwidth(
+            g.bandwidth_gbps, f"llmbox catalog gpus.csv: {g.name}, {g.source} ({g.as_of})"
+        )
+        for g in load_catalog().gpus
+    }
+    known |= {normalise_name(name): bw for name, bw in EXTRA_BANDWIDTH.items()}
+    for key, bandwidth in known.items():
+        if any(wanted == key + suffix for suffix in _MEMORY_SUFFIXES):
+            return bandwidth
+    return None
+
+
+def weight_bytes_per_token(model_file: Path) -> int:
+    """Bytes of weights one generated token reads: every tensor, except the token
+    embedding table when the model has a separate output layer (then only one row of it)."""
+    import gguf  # noqa: PLC0415  (llama.cpp's gguf-py: only on the path where a model is read)
+
+    reader = gguf.GGUFReader(str(model_file))
+    sizes = {tensor.name: int(tensor.n_bytes) for tensor in reader.tensors}
+    if "output.weight" in sizes:
+        sizes.pop("token_embd.weight", None)
+    return sum(sizes.values())
+
+
+def share(part: float | None, whole: float | None) -> float | None:
+    return part / whole if part is not None and whole else None
+
+
+def level_row(result: BenchResult, roofline_tok_s: float | None) -> dict[str, Any]:
+    metrics, settings = result.metrics, result.metadata.settings
+    per_stream = metrics.output_tok_s_per_stream_mean
+    return {
+        "concurrency": settings.concurrency,
+        "completed": metrics.completed,
+        "failed": metrics.failed,
+        "output_tok_s": metrics.output_tok_s,
+        "per_stream_tok_s": per_stream,
+        "server_tg_tok_s_mean": metrics.server_tg_tok_s_mean,
+        "ttft_ms_p50": metrics.ttft_ms_p50,
+        "tg_share_of_llama_bench": metrics.tg_fraction_of_ceiling,
+        "tg_share_of_roofline": share(per_stream, roofline_tok_s),
+        "gpu_power_w_mean": metrics.gpu_power_w_mean,
+        "tokens_per_joule": metrics.tokens_per_joule,
+    }
+
+
+def summarise(bench_dir: Path, model_file: Path, run_info: dict[str, Any]) -> dict[str, Any]:
+    results = sorted(
+        (read_result(p) for p in bench_dir.glob("*.json")),
+        key=lambda r: r.metadata.settings.concurrency or 0,
+    )
+    if not results:
+        sys.exit(f"no bench result in {bench_dir}: llmbox bench wrote nothing")
+    meta = results[0].metadata
+    bytes_per_token = weight_bytes_per_token(model_file)
+    bandwidth = bandwidth_for(meta.gpu.name) if meta.gpu is not None else None
+    roofline = bandwidth.gb_s * 1e9 / bytes_per_token if bandwidth else None
+    if meta.gpu is None:
+        roofline_note = f"not computed: no GPU in the bench results ({meta.gpu_note})"
+    elif bandwidth is None:
+        roofline_note = (
+            f"not computed: {meta.gpu.name} is in neither the llmbox catalog "
+            "nor summary.py's EXTRA_BANDWIDTH table"
+        )
+    else:
+        roofline_note = f"estimated: {bandwidth.gb_s:g} GB/s ({bandwidth.source}) / weight bytes"
+    ceiling = meta.engine_ceiling
+    return {
+        "run": run_info,
+        "gpu": meta.gpu.model_dump() if meta.gpu else None,
+        "gpu_note": meta.gpu_note,
+        "engine": meta.engine.model_dump(),
+        "model": {
+            "file": model_file.name,
+            "file_bytes": model_file.stat().st_size,
+            "weight_bytes_per_token": bytes_per_token,
+        },
+        "llama_bench": ceiling.model_dump() if ceiling else None,
+        "roofline": {
+            "bandwidth_gb_s": bandwidth.gb_s if bandwidth else None,
+            "tg_tok_s": roofline,
+            "note": roofline_note,
+        },
+        "levels": [level_row(r, roofline) for r in results],
+        "vllm": "skipped: vLLM's CUDA wheel and the torch it needs are several GB, too "
+        "large for the offline bundle",
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    run, gpu, bench = summary["run"], summary["gpu"], summary["llama_bench"]
+    lines = [
+        "# llmbox GPU check",
+        "",
+        f"- GPU: {gpu['name'] if gpu else 'none'} (compute capability "
+        f"{run.get('compute_cap', 'n/a')}, driver {gpu['driver'] if gpu else 'n/a'}); "
+        f"CUDA compiler {run.get('nvcc', 'n/a')}",
+        f"- llama.cpp {summary['engine'].get('version')}, built in {run.get('build_s', 'n/a')} s "
+        f"with {run.get('cmake_cuda_args', 'n/a')}",
+        f"- model: random-weight Llama shape {run.get('model_size')}, "
+        f"{run.get('parameters', 0) / 1e9:.2f} B parameters, Q4_K_M "
+        f"{summary['model']['file_bytes'] / 2**20:.0f} MiB (measured file size)",
+        f"- llama-bench (measured): pp{bench['n_prompt']} {bench['pp_tok_s']:.1f} tok/s, "
+        f"tg{bench['n_gen']} {bench['tg_tok_s']:.1f} tok/s"
+        if bench
+        else "- llama-bench: not run",
+        f"- roofline tg: {_fmt(summary['roofline']['tg_tok_s'], '.0f')} tok/s per stream "
+        f"({summary['roofline']['note']})",
+        f"- whole run: {run.get('total_s', 'n/a')} s (build {run.get('build_s', 'n/a')}, "
+        f"model {run.get('model_s', 'n/a')}, quantise {run.get('quantize_s', 'n/a')}, "
+        f"llama-bench and llmbox bench {run.get('bench_s', 'n/a')}; measured)",
+        f"- vLLM: {summary['vllm']}",
+        "",
+        "llmbox bench (measured; power from NVML):",
+        "",
+        "| conc | ok/failed | tok/s | tok/s per stream | of llama-bench tg | of roofline "
+        "| W | tok/J | TTFT p50 ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in summary["levels"]:
+        lines.append(
+            f"| {row['concurrency']} | {row['completed']}/{row['failed']} "
+            f"| {row['output_tok_s']:.1f} | {_fmt(row['per_stream_tok_s'], '.1f')} "
+            f"| {_fmt(row['tg_share_of_llama_bench'], '.0%')} "
+            f"| {_fmt(row['tg_share_of_roofline'], '.0%')} "
+            f"| {_fmt(row['gpu_power_w_mean'], '.0f')} | {_fmt(row['tokens_per_joule'], '.2f')} "
+            f"| {_fmt(row['ttft_ms_p50'], '.0f')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bench-dir", type=Path, required=True)
+    parser.add_argument("--model-file", type=Path, required=True)
+    parser.add_argument("--run-info", type=Path, required=True, help="JSON the script wrote")
+    parser.add_argument("--out", type=Path, required=True, help="folder for summary.*")
+    args = parser.parse_args()
+    summary = summarise(args.bench_dir, args.model_file, json.loads(args.run_info.read_text()))
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = markdown(summary)
+    (args.out / "summary.md").write_text(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
