@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
-from llmbox.bench.schema import Endpoint
+from llmbox.bench.schema import Arrivals, Endpoint
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from llmbox.bench.metrics import ServiceLevel
     from llmbox.bench.runner import BenchConfig
 
 
@@ -43,6 +46,30 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     return levels
 
 
+def parse_rates(text: str | None) -> tuple[float, ...]:
+    """``"0.5,1,2"`` -> (0.5, 1.0, 2.0) requests per second; None -> () (no open loop)."""
+    if text is None:
+        return ()
+    try:
+        rates = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        rates = ()
+    if not rates or any(not 0 < rate < float("inf") for rate in rates):
+        raise click.BadParameter(
+            f"{text!r} is not a comma-separated list of positive request rates "
+            "(requests per second), e.g. 0.5,1,2",
+            param_hint="--rate",
+        )
+    repeated = sorted({f"{rate:g}" for rate in rates if rates.count(rate) > 1})
+    if repeated:
+        raise click.BadParameter(
+            f"{text!r} repeats rate {', '.join(repeated)}: give each rate once "
+            "(each writes its own result file)",
+            param_hint="--rate",
+        )
+    return rates
+
+
 @click.command()
 @click.argument("url")
 @click.option("--model", required=True, help="Model name the server is asked for.")
@@ -59,11 +86,43 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     help="Comma-separated concurrency levels to sweep, each once (a repeat is refused).",
 )
 @click.option(
+    "--rate",
+    "rates",
+    metavar="REQ_PER_S[,…]",
+    callback=lambda _ctx, _param, value: parse_rates(value),
+    help="Open loop instead of the concurrency sweep: send requests at each of these "
+    "rates (requests/s, e.g. 0.5,1,2), whatever the server's pace; one file per rate.",
+)
+@click.option(
+    "--arrivals",
+    type=click.Choice([a.value for a in Arrivals]),
+    default=Arrivals.POISSON.value,
+    show_default=True,
+    help="With --rate: poisson (exponential gaps of mean 1/rate, drawn from --seed) or "
+    "constant (exactly 1/rate apart).",
+)
+@click.option(
+    "--slo-ttft-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Service level for goodput: a request counts as good only if its own time to "
+    "first token is at most this many ms.",
+)
+@click.option(
+    "--slo-itl-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Service level for goodput: a request counts as good only if its own mean "
+    "inter-token latency ((e2e - TTFT) / (tokens - 1)) is at most this many ms.",
+)
+@click.option(
     "--requests",
     type=click.IntRange(min=1),
     help="Requests per level (default 32 when --duration is not given).",
 )
-@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Seconds per level.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per level (with --rate it may join --requests: whichever ends first).",
+)
 @click.option(
     "--prompt-tokens",
     type=click.IntRange(min=1),
@@ -126,6 +185,12 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
 )
 @click.option("--per-request", is_flag=True, help="Add every request's record to the files.")
 @click.option(
+    "--ca-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM file of the CA certificates an https URL is verified against (default: "
+    "$SSL_CERT_FILE, else the system's store); with --ssh, a path on that host.",
+)
+@click.option(
     "--ssh",
     "ssh_target",
     metavar="USER@HOST[:PORT]",
@@ -148,6 +213,10 @@ def bench(
     model: str,
     api_key_env: str | None,
     concurrency: tuple[int, ...],
+    rates: tuple[float, ...],
+    arrivals: str,
+    slo_ttft_ms: float | None,
+    slo_itl_ms: float | None,
     requests: int | None,
     duration: float | None,
     prompt_tokens: int,
@@ -162,15 +231,19 @@ def bench(
     request_timeout: float,
     seed: int | None,
     per_request: bool,
+    ca_file: Path | None,
     ssh_target: str | None,
     ssh_key: Path | None,
     remote_llmbox: str,
 ) -> None:
     """Measure tokens/s, TTFT, inter-token latency and power of the server at URL.
 
-    Warms up, then for each concurrency level streams requests of a controlled length
-    and writes one versioned JSON file per level into --out, e.g.
+    Warms up, then for each concurrency level (or, with --rate, each request rate: open
+    loop) streams requests of a controlled length and writes one versioned JSON file per
+    level into --out, e.g.
     `llmbox bench http://127.0.0.1:8080 --model smollm2 --api-key-env LLM_KEY`.
+    With --slo-ttft-ms/--slo-itl-ms each level also records its goodput: requests and
+    output tokens per second of the requests that met that service level.
     """
     from rich.console import Console
 
@@ -178,8 +251,13 @@ def bench(
     from llmbox.bench.remote import remote_bench_args
 
     console = Console(stderr=True)
-    if requests is not None and duration is not None:
-        raise click.UsageError("give --requests or --duration, not both")
+    ctx = click.get_current_context()
+    if rates and ctx.get_parameter_source("concurrency") is not ParameterSource.DEFAULT:
+        raise click.UsageError("give --concurrency (closed loop) or --rate (open loop), not both")
+    if requests is not None and duration is not None and not rates:
+        raise click.UsageError("give --requests or --duration, not both (both: only with --rate)")
+    if ca_file is not None and ssh_target is None and not ca_file.is_file():
+        raise click.BadParameter(f"{str(ca_file)!r} is not a file", param_hint="--ca-file")
     if engine_ceiling and model_file is None:
         raise click.UsageError("--engine-ceiling needs --model-file (the file llama-bench loads)")
     api_key = _api_key(api_key_env)
@@ -203,6 +281,11 @@ def bench(
                 engine_ceiling=engine_ceiling,
                 per_request=per_request,
                 seed=seed,
+                rates=rates,
+                arrivals=arrivals,
+                slo_ttft_ms=slo_ttft_ms,
+                slo_itl_ms=slo_itl_ms,
+                ca_file=ca_file,
             )
             _bench_remote(
                 ssh_target=ssh_target,
@@ -235,9 +318,24 @@ def bench(
             seed=seed,
             console=console,
         )
+        config = replace(
+            config,
+            rates=rates,
+            arrivals=Arrivals(arrivals),
+            service_level=_service_level(slo_ttft_ms, slo_itl_ms),
+            ca_file=ca_file,
+        )
         _bench_local(config, console)
     except BenchError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _service_level(ttft_ms: float | None, itl_ms: float | None) -> ServiceLevel | None:
+    from llmbox.bench.metrics import ServiceLevel
+
+    if ttft_ms is None and itl_ms is None:
+        return None
+    return ServiceLevel(ttft_ms=ttft_ms, itl_ms=itl_ms)
 
 
 def _api_key(var: str | None) -> str | None:

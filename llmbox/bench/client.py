@@ -9,8 +9,11 @@ a request that fails during the measured run is recorded as a failure instead.
 from __future__ import annotations
 
 import json
+import os
+import ssl
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,7 +38,30 @@ def auth_headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
+def tls_verify(ca_file: Path | None) -> ssl.SSLContext | bool:
+    """What https endpoints are verified against: ``ca_file``, else the standard
+    ``SSL_CERT_FILE`` variable, else the system's store (httpx's default)."""
+    chosen = ca_file or (
+        Path(os.environ["SSL_CERT_FILE"]) if os.environ.get("SSL_CERT_FILE") else None
+    )
+    if chosen is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(chosen))
+    except (OSError, ssl.SSLError) as exc:
+        raise BenchError(
+            f"CA file {str(chosen)!r} cannot be used ({exc.__class__.__name__}: {exc}); "
+            "give a PEM file of CA certificates"
+        ) from exc
+
+
 def _refused(url: str, exc: Exception) -> BenchError:
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        reason = str(exc).split("certificate verify failed:")[-1].split("(_ssl")[0].strip()
+        return BenchError(
+            f"cannot reach {url}: its TLS certificate is not trusted ({reason}); give the CA "
+            "that signed it with --ca-file PATH (or the SSL_CERT_FILE variable)"
+        )
     return BenchError(f"cannot reach {url}: {exc.__class__.__name__}: {exc or 'no detail'}")
 
 

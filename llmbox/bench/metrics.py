@@ -95,6 +95,7 @@ def _ms_stats(prefix: str, seconds: Sequence[float]) -> dict[str, float | None]:
         f"{prefix}_ms_mean": mean(values),
         f"{prefix}_ms_p50": percentile(values, 50),
         f"{prefix}_ms_p90": percentile(values, 90),
+        f"{prefix}_ms_p95": percentile(values, 95),
         f"{prefix}_ms_p99": percentile(values, 99),
     }
 
@@ -124,6 +125,52 @@ def reduce_records(records: Sequence[RequestRecord], duration_s: float) -> dict[
         "prompt_tokens_mean": mean(prompt_counts),
         "output_tokens_mean": mean([float(r.output_tokens) for r in done]),
         "server_tg_tok_s_mean": mean(server_tg),
+    }
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    """The latency a request must meet to count towards goodput; None: not limited."""
+
+    ttft_ms: float | None = None
+    itl_ms: float | None = None
+
+
+def request_mean_itl_s(record: RequestRecord) -> float | None:
+    """One request's mean inter-token latency: (e2e - TTFT) / (output tokens - 1), what
+    vLLM's bench calls TPOT and judges goodput by; None with fewer than two tokens."""
+    if record.ttft_s is None or record.output_tokens < 2:
+        return None
+    return (record.e2e_s - record.ttft_s) / (record.output_tokens - 1)
+
+
+def meets(record: RequestRecord, level: ServiceLevel) -> bool:
+    """A completed request whose own TTFT and own mean ITL are each within the level.
+
+    As in vLLM's bench (``--goodput ttft:… tpot:…``): judged per request, not on a
+    percentile of the run; a request with one token has no ITL and meets any ITL limit.
+    """
+    if not record.ok:
+        return False
+    if level.ttft_ms is not None and (record.ttft_s is None or record.ttft_s * _MS > level.ttft_ms):
+        return False
+    itl = request_mean_itl_s(record)
+    return level.itl_ms is None or itl is None or itl * _MS <= level.itl_ms
+
+
+def goodput(
+    records: Sequence[RequestRecord], duration_s: float, level: ServiceLevel | None
+) -> dict[str, Any]:
+    """Requests and output tokens per second of the requests that met ``level``, over
+    the same wall time as the throughput figures (so goodput never exceeds them)."""
+    if level is None:
+        return {"good_completed": None, "goodput_request_per_s": None, "goodput_output_tok_s": None}
+    good = [r for r in records if meets(r, level)]
+    tokens = sum(r.output_tokens for r in good)
+    return {
+        "good_completed": len(good),
+        "goodput_request_per_s": len(good) / duration_s if duration_s > 0 else 0.0,
+        "goodput_output_tok_s": tokens / duration_s if duration_s > 0 else 0.0,
     }
 
 

@@ -63,10 +63,22 @@ def remote_bench_args(
     engine_ceiling: bool,
     per_request: bool,
     seed: int | None = None,
+    rates: Sequence[float] = (),
+    arrivals: str = "poisson",
+    slo_ttft_ms: float | None = None,
+    slo_itl_ms: float | None = None,
+    ca_file: Path | None = None,
 ) -> list[str]:
     """The same measurement's options for the remote `llmbox bench` (no --ssh, --out or
     key: those are the remote run's own)."""
-    args = [url, "--model", model, "--concurrency", ",".join(map(str, concurrency))]
+    args = [url, "--model", model]
+    if rates:  # open loop: the rates replace the concurrency sweep
+        args += ["--rate", ",".join(map(str, rates)), "--arrivals", arrivals]
+    else:
+        args += ["--concurrency", ",".join(map(str, concurrency))]
+    args += ["--slo-ttft-ms", str(slo_ttft_ms)] if slo_ttft_ms is not None else []
+    args += ["--slo-itl-ms", str(slo_itl_ms)] if slo_itl_ms is not None else []
+    args += ["--ca-file", str(ca_file)] if ca_file is not None else []  # a path there
     args += ["--requests", str(requests)] if requests is not None else []
     args += ["--duration", str(duration)] if duration is not None else []
     args += ["--prompt-tokens", str(prompt_tokens), "--output-tokens", str(output_tokens)]

@@ -1,5 +1,5 @@
-"""The concurrency sweep: warm up, then per level stream requests, sample telemetry,
-reduce, and write the level's result file before starting the next level.
+"""The sweep: warm up, then per level (a concurrency, or an open-loop request rate) stream
+requests, sample telemetry, reduce, and write the level's result file before the next.
 
 Results are written level by level, so a server that dies mid-sweep still leaves every
 finished level (and the broken one, failures counted) on disk.
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,10 +33,20 @@ from llmbox.bench.client import (
     check_server,
     server_props,
     stream_request,
+    tls_verify,
 )
-from llmbox.bench.metrics import RequestRecord, first_error, reduce_records, weakest_output_method
+from llmbox.bench.load import run_load
+from llmbox.bench.metrics import (
+    RequestRecord,
+    ServiceLevel,
+    first_error,
+    goodput,
+    reduce_records,
+    weakest_output_method,
+)
 from llmbox.bench.prompts import PromptSet, build_prompts, new_seed
 from llmbox.bench.schema import (
+    Arrivals,
     BenchResult,
     Endpoint,
     EngineCeiling,
@@ -73,6 +81,19 @@ class BenchConfig:
     request_timeout_s: float = 300.0
     # Prompt seed; None draws a fresh one, so a second run never meets the first's prompts.
     seed: int | None = None
+    # Open loop: when given, one level per request rate replaces the concurrency sweep.
+    rates: tuple[float, ...] = ()
+    arrivals: Arrivals = Arrivals.POISSON
+    # Goodput counts the requests that met this; None: no goodput figures.
+    service_level: ServiceLevel | None = None
+    # CA certificates an https endpoint is verified against; None: the system's store.
+    ca_file: Path | None = None
+
+    def levels(self) -> list[tuple[int | None, float | None]]:
+        """(concurrency, request rate) per level, one of the two set."""
+        if self.rates:
+            return [(None, rate) for rate in self.rates]
+        return [(concurrency, None) for concurrency in self.concurrency]
 
 
 @dataclass
@@ -80,42 +101,6 @@ class SweepOutcome:
     results: list[BenchResult] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     error: str | None = None  # set when any request failed or the sweep stopped early
-
-
-async def _run_level(
-    *,
-    client: httpx.AsyncClient,
-    spec: RequestSpec,
-    prompts: PromptSet,
-    config: BenchConfig,
-    concurrency: int,
-    on_record: Callable[[RequestRecord, float], None],
-) -> tuple[list[RequestRecord], float]:
-    records: list[RequestRecord] = []
-    issued = 0
-    start = time.perf_counter()
-    deadline = start + config.duration_s if config.duration_s is not None else None
-    # In --duration mode a dead server would make failures as fast as the loop can
-    # spin; stop the level after this many failures in a row instead.
-    streak_limit = max(8, 2 * concurrency)
-    streak = 0
-
-    async def worker() -> None:
-        nonlocal issued, streak
-        while True:
-            if config.requests is not None and issued >= config.requests:
-                return
-            if deadline is not None and (time.perf_counter() >= deadline or streak >= streak_limit):
-                return
-            index = issued
-            issued += 1
-            record = await stream_request(client, spec, prompts.for_request(index))
-            streak = 0 if record.ok else streak + 1
-            records.append(record)
-            on_record(record, time.perf_counter() - start)
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return records, time.perf_counter() - start
 
 
 class _ProgressUpdater:
@@ -141,8 +126,11 @@ def level_metrics(
     duration_s: float,
     telemetry: TelemetrySummary,
     ceiling: EngineCeiling | None,
+    *,
+    service_level: ServiceLevel | None = None,
+    request_rate_achieved: float | None = None,
 ) -> Metrics:
-    load = reduce_records(records, duration_s)
+    load = reduce_records(records, duration_s) | goodput(records, duration_s, service_level)
     energy = telemetry.gpu_energy_j
     output_tokens = sum(r.output_tokens for r in records if r.ok)
     per_stream = load["output_tok_s_per_stream_mean"]
@@ -160,6 +148,38 @@ def level_metrics(
         tg_fraction_of_ceiling=(
             per_stream / ceiling.tg_tok_s if ceiling is not None and per_stream else None
         ),
+        request_rate_achieved=request_rate_achieved,
+    )
+
+
+def _settings(
+    config: BenchConfig,
+    concurrency: int | None,
+    rate: float | None,
+    prompts: PromptSet,
+    records: list[RequestRecord],
+    *,
+    seed: int,
+    no_cache: bool,
+) -> Settings:
+    level = config.service_level
+    return Settings(
+        url=config.url,
+        endpoint=config.endpoint,
+        concurrency=concurrency,
+        requests=config.requests,
+        duration_s=config.duration_s,
+        prompt_tokens=config.prompt_tokens,
+        output_tokens=config.output_tokens,
+        prompt_tokens_method=prompts.method,
+        output_tokens_method=weakest_output_method(records),
+        warmup_requests=config.warmup_requests,
+        seed=seed,
+        cache_prompt=False if no_cache else None,
+        request_rate=rate,
+        arrivals=config.arrivals if rate is not None else None,
+        slo_ttft_ms=level.ttft_ms if level else None,
+        slo_itl_ms=level.itl_ms if level else None,
     )
 
 
@@ -171,10 +191,14 @@ async def _sweep(
     outcome = SweepOutcome()
     gpu, gpu_note, gpu_source = gpu_found
     sampler = TelemetrySampler(gpu_source)
-    limits = httpx.Limits(max_connections=max(config.concurrency) + 4)
+    # Open loop: no connection cap, or the client would queue what the server should.
+    limits = httpx.Limits(max_connections=None if config.rates else max(config.concurrency) + 4)
     timeout = httpx.Timeout(config.request_timeout_s, connect=10.0)
     async with httpx.AsyncClient(
-        headers=auth_headers(config.api_key), limits=limits, timeout=timeout
+        headers=auth_headers(config.api_key),
+        limits=limits,
+        timeout=timeout,
+        verify=tls_verify(config.ca_file),
     ) as client:
         models = await check_server(client, config.url)
         props = await server_props(client, config.url)
@@ -198,13 +222,14 @@ async def _sweep(
         for index in range(config.warmup_requests):
             await stream_request(client, spec, warmup.for_request(index), strict=True)
 
-        for level, concurrency in enumerate(config.concurrency, start=1):
+        for level, (concurrency, rate) in enumerate(config.levels(), start=1):
             prompts = await build_prompts(
                 client, config.url, config.prompt_tokens, pool, run_seed=seed, part=f"level{level}"
             )
             total = config.requests if config.requests is not None else config.duration_s
+            name = f"c={concurrency}" if rate is None else f"{rate:g} req/s"
             with Progress(
-                TextColumn(f"[bold]c={concurrency}[/]"),
+                TextColumn(f"[bold]{name}[/]"),
                 BarColumn(),
                 MofNCompleteColumn() if config.requests is not None else TextColumn(""),
                 TextColumn("{task.fields[status]}"),
@@ -214,16 +239,16 @@ async def _sweep(
             ) as progress:
                 task = progress.add_task("level", total=total, status="")
                 load_avg_1m = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+                on_record = _ProgressUpdater(progress, task, config.requests is not None)
                 sampler.start()
                 try:
-                    records, duration_s = await _run_level(
-                        client=client,
-                        spec=spec,
-                        prompts=prompts,
-                        config=config,
-                        concurrency=concurrency,
-                        on_record=_ProgressUpdater(progress, task, config.requests is not None),
-                    )
+                    run = await run_load(
+                        client=client, spec=spec, prompts=prompts, concurrency=concurrency,
+                        rate=rate, arrivals=config.arrivals, arrival_seed=(seed, level),
+                        requests=config.requests, duration_s=config.duration_s,
+                        on_record=on_record,
+                    )  # fmt: skip
+                    records, duration_s = run.records, run.duration_s
                 finally:
                     telemetry = sampler.stop()
 
@@ -232,8 +257,9 @@ async def _sweep(
             server_gone = False
             if failed:
                 level_error = (
-                    f"{len(failed)} of {len(records)} requests failed at concurrency "
-                    f"{concurrency}; first error: {first_error(records)}"
+                    f"{len(failed)} of {len(records)} requests failed at "
+                    f"{f'concurrency {concurrency}' if rate is None else f'rate {rate:g} req/s'}; "
+                    f"first error: {first_error(records)}"
                 )
                 try:
                     await check_server(client, config.url)
@@ -241,19 +267,8 @@ async def _sweep(
                     server_gone = True
                     level_error = f"server at {config.url} stopped answering ({exc}); {level_error}"
 
-            settings = Settings(
-                url=config.url,
-                endpoint=config.endpoint,
-                concurrency=concurrency,
-                requests=config.requests,
-                duration_s=config.duration_s,
-                prompt_tokens=config.prompt_tokens,
-                output_tokens=config.output_tokens,
-                prompt_tokens_method=prompts.method,
-                output_tokens_method=weakest_output_method(records),
-                warmup_requests=config.warmup_requests,
-                seed=seed,
-                cache_prompt=False if no_cache else None,
+            settings = _settings(
+                config, concurrency, rate, prompts, records, seed=seed, no_cache=no_cache
             )
             metadata = Metadata(
                 tool="llmbox",
@@ -272,7 +287,14 @@ async def _sweep(
             )
             result = BenchResult(
                 metadata=metadata,
-                metrics=level_metrics(records, duration_s, telemetry, config.ceiling),
+                metrics=level_metrics(
+                    records,
+                    duration_s,
+                    telemetry,
+                    config.ceiling,
+                    service_level=config.service_level,
+                    request_rate_achieved=run.request_rate_achieved,
+                ),
                 requests=[r.to_json() for r in records] if config.per_request else None,
             )
             outcome.results.append(result)

@@ -1,8 +1,12 @@
 """The bench result file: its schema, its file name and its atomic write.
 
-One JSON file per (host, engine, model, concurrency) run. The cost report reads these
+One JSON file per (host, engine, model, load level) run. The cost report reads these
 files as they are, so the field names here are a contract: add keys freely, but rename
 or remove one only with a new ``SCHEMA_VERSION``.
+
+Version 2 (open-loop runs): ``settings.concurrency`` is null in a run driven by a request
+rate (``settings.request_rate``), so a version-1 reader that needs a concurrency must
+change; every version-1 file is still a valid version-2 file with the new keys absent.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[2] = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
 class Endpoint(enum.StrEnum):
@@ -24,6 +29,13 @@ class Endpoint(enum.StrEnum):
 
     CHAT = "chat"
     COMPLETIONS = "completions"
+
+
+class Arrivals(enum.StrEnum):
+    """How an open-loop run spaces its requests at a given rate (GuideLLM's rate types)."""
+
+    CONSTANT = "constant"  # exactly 1/rate seconds apart
+    POISSON = "poisson"  # exponential gaps of mean 1/rate (vLLM's bench, burstiness 1)
 
 
 class PromptTokensMethod(enum.StrEnum):
@@ -73,7 +85,8 @@ class CpuInfo(_Frozen):
 class Settings(_Frozen):
     url: str
     endpoint: Endpoint
-    concurrency: int
+    # Closed loop: this many requests in flight. None in an open-loop run (request_rate).
+    concurrency: int | None
     requests: int | None
     duration_s: float | None
     prompt_tokens: int
@@ -86,6 +99,12 @@ class Settings(_Frozen):
     # False when every request asked the engine not to reuse cached prompt prefixes
     # (llama.cpp's `cache_prompt` request field); None where the engine has no such switch.
     cache_prompt: bool | None = None
+    # Open loop: requests sent per second whatever the server's pace, and how spaced.
+    request_rate: float | None = None
+    arrivals: Arrivals | None = None
+    # The service level goodput counts against (`--slo-ttft-ms`, `--slo-itl-ms`).
+    slo_ttft_ms: float | None = None
+    slo_itl_ms: float | None = None
 
 
 class EngineCeiling(_Frozen):
@@ -139,6 +158,18 @@ class Metrics(_Frozen):
     e2e_ms_p50: float | None
     e2e_ms_p90: float | None
     e2e_ms_p99: float | None
+    # p95s (absent from version-1 files): what a service level is usually stated at.
+    ttft_ms_p95: float | None = None
+    itl_ms_p95: float | None = None
+    e2e_ms_p95: float | None = None
+    # Open loop: requests sent per second, (sent - 1) / (last send - first send).
+    request_rate_achieved: float | None = None
+    # Requests that met the run's service level (per request: TTFT and mean ITL each at
+    # or under it, as vLLM's bench counts goodput), per second of the run; None when no
+    # service level was given.
+    good_completed: int | None = None
+    goodput_request_per_s: float | None = None
+    goodput_output_tok_s: float | None = None
     prompt_tokens_mean: float | None = None
     output_tokens_mean: float | None = None
     # llama.cpp's own per-request decode speed (`timings.predicted_per_second`), mean.
@@ -157,7 +188,7 @@ class Metrics(_Frozen):
 
 
 class BenchResult(_Frozen):
-    schema_version: int = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     metadata: Metadata
     metrics: Metrics
     # Per-request detail, only with --per-request.
@@ -178,12 +209,20 @@ def model_slug(model: ModelInfo) -> str:
     return slug(name)
 
 
+def level_label(settings: Settings) -> str:
+    """``c4`` for concurrency 4, ``r0.5`` for an open-loop rate of 0.5 requests/s."""
+    if settings.request_rate is not None:
+        return f"r{settings.request_rate:g}"
+    return f"c{settings.concurrency}"
+
+
 def result_filename(result: BenchResult) -> str:
-    """``{host}__{engine}__{model}__c{concurrency}.json``, as the contract names it."""
+    """``{host}__{engine}__{model}__c{concurrency}.json`` (``__r{rate}`` in an open-loop
+    run), as the contract names it."""
     meta = result.metadata
     return (
         f"{slug(meta.host)}__{slug(meta.engine.name)}__{model_slug(meta.model)}"
-        f"__c{meta.settings.concurrency}.json"
+        f"__{level_label(meta.settings)}.json"
     )
 
 

@@ -36,8 +36,16 @@ def _fraction(result: BenchResult) -> str:
     return "—" if fraction is None else f"{fraction:.0%}"
 
 
-def _groups(with_ceiling: bool) -> list[list[_Column]]:
+def _groups(results: Sequence[BenchResult], with_ceiling: bool) -> list[list[_Column]]:
     """Column groups, each read on its own; headers break before their unit or percentile."""
+    open_loop = [
+        _Column("req/s\nasked", lambda r: _num(r.metadata.settings.request_rate, 2)),
+        _Column("req/s\nsent", lambda r: _num(r.metrics.request_rate_achieved, 2)),
+    ]
+    good = [
+        _Column("good\nreq/s", lambda r: _num(r.metrics.goodput_request_per_s, 2)),
+        _Column("good\ntok/s", lambda r: _num(r.metrics.goodput_output_tok_s)),
+    ]
     load = [
         _Column("ok", lambda r: str(r.metrics.completed)),
         _Column("failed", lambda r: f"[red]{r.metrics.failed}[/]" if r.metrics.failed else "0"),
@@ -60,11 +68,18 @@ def _groups(with_ceiling: bool) -> list[list[_Column]]:
     ]
     if with_ceiling:
         resources.append(_Column("of llama-\nbench tg", _fraction))
-    return [load, latency, resources]
+    groups = [load, latency, resources]
+    if any(r.metadata.settings.request_rate is not None for r in results):
+        groups.insert(1, open_loop)
+    if any(r.metrics.goodput_request_per_s is not None for r in results):
+        groups.insert(1, good)
+    return groups
 
 
 _UNBOUNDED = 10_000  # characters: room enough to measure a table at its natural width
 _CONC = _Column("conc", lambda r: str(r.metadata.settings.concurrency))
+# An open-loop run's level is its rate (the "req/s asked" column has it in full).
+_RATE = _Column("rate", lambda r: f"{r.metadata.settings.request_rate or 0:g}/s")
 
 
 class ResultsTable:
@@ -74,14 +89,16 @@ class ResultsTable:
     def __init__(self, results: Sequence[BenchResult]) -> None:
         self.results = list(results)
         first = self.results[0].metadata if self.results else None
-        self.groups = _groups(first is not None and first.engine_ceiling is not None)
+        self.groups = _groups(self.results, first is not None and first.engine_ceiling is not None)
+        closed = all(r.metadata.settings.request_rate is None for r in self.results)
+        self.level = _CONC if closed else _RATE
 
     def _table(self, columns: Sequence[_Column]) -> Table:
         table = Table()
-        for column in (_CONC, *columns):
+        for column in (self.level, *columns):
             table.add_column(column.header, justify="right", no_wrap=True)
         for result in self.results:
-            table.add_row(*(column.cell(result) for column in (_CONC, *columns)))
+            table.add_row(*(column.cell(result) for column in (self.level, *columns)))
         return table
 
     def _width(self, console: Console, options: ConsoleOptions, columns: list[_Column]) -> int:
@@ -134,6 +151,14 @@ def _caption(results: Sequence[BenchResult]) -> str:
     ]
     if meta.settings.seed is not None:
         parts.append(f"prompt seed: {meta.settings.seed}")
+    if meta.settings.arrivals is not None:
+        parts.append(f"open loop, {meta.settings.arrivals.value} arrivals")
+    if meta.settings.slo_ttft_ms is not None or meta.settings.slo_itl_ms is not None:
+        limits = [f"TTFT ≤ {meta.settings.slo_ttft_ms:g} ms"] if meta.settings.slo_ttft_ms else []
+        limits += (
+            [f"mean ITL ≤ {meta.settings.slo_itl_ms:g} ms"] if meta.settings.slo_itl_ms else []
+        )
+        parts.append(f"good: each request's own {' and '.join(limits)}")
     if meta.gpu is None:
         parts.append(meta.gpu_note or "no GPU")
     if meta.engine_ceiling is not None:

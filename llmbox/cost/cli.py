@@ -60,7 +60,11 @@ def render_report(
     measured by ``benchmark.yml`` under ``results`` joins the scenario's options; notes
     about the results go into the report and, one line each, to stderr."""
     from llmbox.cost import render_data, render_text  # noqa: PLC0415 - keep --help fast
-    from llmbox.cost.hosts import result_notes, with_measured_hosts  # noqa: PLC0415
+    from llmbox.cost.hosts import (  # noqa: PLC0415
+        result_notes,
+        service_level_notes,
+        with_measured_hosts,
+    )
     from llmbox.cost.report import build_report  # noqa: PLC0415
     from llmbox.cost.results import read_results_tree  # noqa: PLC0415
     from llmbox.cost.scenario import load_scenario  # noqa: PLC0415
@@ -77,6 +81,7 @@ def render_report(
                 names = ", ".join(r.path.name for r in tree.empty)
                 notes.append(f"ignored, no request completed: {names}")
             notes += result_notes(loaded, catalog, bench)
+            notes += service_level_notes(loaded, catalog, bench)
         built = build_report(loaded, catalog, bench, notes)
     except ValueError as error:  # a catalog name in the scenario or a manifest: say where
         raise ValueError(f"{origin}: {error}") from None

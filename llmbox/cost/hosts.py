@@ -2,17 +2,19 @@
 measured is priced from the hardware identity its run manifest records (a catalog build,
 a catalog cloud instance, or an inline box), with no scenario editing.
 
-Also the report's notes about results: a results file that matches no option, and a
-host's run whose hardware contradicts the option it would stand for.
+Also the report's notes about results: a results file that matches no option, a host's
+run whose hardware contradicts the option it would stand for, and, with a service level,
+which run each measured box is taken at or that none of its runs met it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from llmbox.cost.capacity import best_at_level, describe, judge
 from llmbox.cost.catalog import Catalog, normalise_name
 from llmbox.cost.identity import HardwareIdentity
-from llmbox.cost.results import BenchResult, HostRun, contradiction
+from llmbox.cost.results import BenchResult, HostRun, candidate_results, contradiction
 from llmbox.cost.scenario import OptionKind, OptionSpec, Scenario
 
 
@@ -82,4 +84,40 @@ def result_notes(scenario: Scenario, catalog: Catalog, results: Sequence[BenchRe
         if not same_host and not by_gpu:
             where = result.gpu_name or "no GPU"
             notes.append(f"{result.path.name}: host {result.host} ({where}) matches no option")
+    return notes
+
+
+def service_level_notes(
+    scenario: Scenario, catalog: Catalog, results: Sequence[BenchResult]
+) -> list[str]:
+    """With a service level: for each measured box, the run its throughput is taken from,
+    or a flag that none of its runs met the level (the box stays in the report)."""
+    level = scenario.service_level
+    if level is None:
+        return []
+    notes = []
+    for spec in scenario.options:
+        if spec.kind is OptionKind.API:
+            continue
+        runs = candidate_results(
+            list(results), host=spec.host, gpu_name=_option_gpu(spec, catalog),
+            model_name=scenario.model.name, quantization=scenario.model.quantization.value,
+        )  # fmt: skip
+        if not runs:
+            continue
+        name = spec.name or spec.hardware or spec.cloud or spec.host
+        best = best_at_level(runs, level)
+        if best is not None:
+            notes.append(
+                f"{name}: capacity at the service level ({describe(level)}) from "
+                f"{best.path.name} ({best.level}, {judge(best, level)[1]}): "
+                f"{best.output_tok_s:.4g} tok/s"
+            )
+            continue
+        closest = min(runs, key=lambda r: (r.ttft_ms_p95 or float("inf"), r.path.name))
+        notes.append(
+            f"{name}: NEVER met the service level ({describe(level)}) in {len(runs)} measured "
+            f"run(s) (closest: {closest.path.name}, {closest.level}: {judge(closest, level)[1]}); "
+            "its throughput is not a capacity at that level"
+        )
     return notes

@@ -78,7 +78,7 @@ def _throughput(
     model = ctx.scenario.model
     inputs = ThroughputInputs(
         ctx.catalog, ctx.shape, model.quantization, model.context_tokens,
-        ctx.scenario.usage.concurrency, ctx.calibration,
+        ctx.scenario.usage.concurrency, ctx.calibration, ctx.scenario.service_level,
     )  # fmt: skip
     return box_throughput(
         inputs, scenario_tok_s=spec.tok_s, gpu=gpu, gpu_count=gpu_count, measured=measured
@@ -157,6 +157,7 @@ def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu) -> BenchResult | None:
         model_name=ctx.shape.name,
         quantization=ctx.scenario.model.quantization,
         concurrency=ctx.scenario.usage.concurrency,
+        service_level=ctx.scenario.service_level,
     )
 
 

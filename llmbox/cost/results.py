@@ -1,5 +1,5 @@
-"""Read `llmbox bench` result JSON files (schema_version 1) as they are, loose or as the
-run folders ``playbooks/benchmark.yml`` brings back (``results/<host>/<run id>/``).
+"""Read `llmbox bench` result JSON files (schema_version 1 or 2) as they are, loose or as
+the run folders ``playbooks/benchmark.yml`` brings back (``results/<host>/<run id>/``).
 
 Only the fields the cost model uses are taken; unknown keys are ignored, as the bench
 contract asks. A file that is not a bench result is an error naming the file and the key,
@@ -13,25 +13,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmbox.bench.schema import READABLE_SCHEMA_VERSIONS
+from llmbox.cost.capacity import best_at_level
 from llmbox.cost.catalog import normalise_name
 from llmbox.cost.identity import MANIFEST_NAME, RunManifest, read_manifest
-
-SUPPORTED_SCHEMA_VERSION = 1
+from llmbox.cost.scenario import ServiceLevel
 
 
 @dataclass(frozen=True)
 class BenchResult:
-    """One bench run: who ran what, at which concurrency, and what it delivered."""
+    """One bench run: who ran what, at which load, and what it delivered."""
 
     path: Path
     host: str
     gpu_name: str | None
     model_name: str
     quantization: str | None
-    concurrency: int
+    concurrency: int | None  # None: an open-loop run at ``request_rate``
     completed: int
     output_tok_s: float
     gpu_power_w_mean: float | None
+    request_rate: float | None = None
+    failed: int = 0
+    ttft_ms_p95: float | None = None  # absent from schema_version 1 files
+    itl_ms_p95: float | None = None
+
+    @property
+    def level(self) -> str:
+        """``concurrency 4`` or ``rate 2 req/s``: the load the run was measured at."""
+        if self.concurrency is None:
+            return f"rate {self.request_rate:g} req/s"
+        return f"concurrency {self.concurrency}"
 
     def matches_model(self, model_name: str, quantization: str) -> bool:
         """Same quantization (when recorded) and one normalised model name contains the
@@ -76,10 +88,11 @@ def _result_from(data: Any, path: Path) -> BenchResult:
     if not isinstance(data, dict):
         raise ValueError(f"bench result {path.name}: expected a JSON object")
     version = _require(data, "schema_version", path, "")
-    if version != SUPPORTED_SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise ValueError(
             f"bench result {path.name}: schema_version {version!r} is not supported "
-            f"(this llmbox reads {SUPPORTED_SCHEMA_VERSION})"
+            f"(this llmbox reads {readable})"
         )
     metadata = _require(data, "metadata", path, "")
     metrics = _require(data, "metrics", path, "")
@@ -90,14 +103,30 @@ def _result_from(data: Any, path: Path) -> BenchResult:
     completed = int(_number(_require(metrics, "completed", path, "metrics."), path, "completed",
                             positive=False))  # fmt: skip
     tok_s = _require(metrics, "output_tok_s", path, "metrics.")
+    concurrency = _require(settings, "concurrency", path, "metadata.settings.")
+    rate = settings.get("request_rate")
+    if concurrency is None and rate is None:
+        raise ValueError(
+            f"bench result {path.name}: metadata.settings has neither a concurrency nor a "
+            "request_rate"
+        )
+
+    def optional(key: str) -> float | None:
+        value = metrics.get(key)
+        return None if value is None else _number(value, path, key, positive=False)
+
     return BenchResult(
         path=path,
         host=str(_require(metadata, "host", path, "metadata.")),
         gpu_name=str(gpu["name"]) if isinstance(gpu, dict) and gpu.get("name") else None,
         model_name=str(_require(model, "name", path, "metadata.model.")),
         quantization=str(model["quantization"]) if model.get("quantization") else None,
-        concurrency=int(_require(settings, "concurrency", path, "metadata.settings.")),
+        concurrency=None if concurrency is None else int(concurrency),
+        request_rate=None if rate is None else _number(rate, path, "request_rate", positive=True),
         completed=completed,
+        failed=int(optional("failed") or 0),
+        ttft_ms_p95=optional("ttft_ms_p95"),
+        itl_ms_p95=optional("itl_ms_p95"),
         # a run in which nothing completed legitimately has 0 tok/s; any other must be > 0
         output_tok_s=_number(tok_s, path, "output_tok_s", positive=completed > 0),
         gpu_power_w_mean=None
@@ -231,24 +260,47 @@ def pick_result(
     model_name: str,
     quantization: str,
     concurrency: int,
+    service_level: ServiceLevel | None = None,
 ) -> BenchResult | None:
     """The result for this option: by host if given, else by GPU; same model. A host's run
     whose hardware contradicts the option's GPU (``None``: CPU only) is never used.
 
-    Prefers the run whose concurrency is the largest not above the scenario's (the load it
-    was measured at is one the option will see); otherwise the lowest concurrency run.
+    With a service level: the highest-throughput run that met it (``llmbox.cost.capacity``),
+    whatever its load. Without one, or when no run met it: the closed-loop run whose
+    concurrency is the largest not above the scenario's (the load it was measured at is one
+    the option will see), else the lowest concurrency run; a box measured only in open
+    loop, its highest-throughput rate.
     """
+    candidates = candidate_results(
+        results, host=host, gpu_name=gpu_name, model_name=model_name, quantization=quantization
+    )
+    at_level = best_at_level(candidates, service_level) if service_level is not None else None
+    if at_level is not None or not candidates:
+        return at_level
+    closed = [r for r in candidates if r.concurrency is not None]
+    if not closed:
+        return max(candidates, key=lambda r: (r.output_tok_s, r.path.name))
+    at_or_below = [r for r in closed if (r.concurrency or 0) <= concurrency]
+    if at_or_below:
+        return max(at_or_below, key=lambda r: (r.concurrency or 0, r.output_tok_s))
+    return min(closed, key=lambda r: r.concurrency or 0)
+
+
+def candidate_results(
+    results: list[BenchResult],
+    *,
+    host: str | None,
+    gpu_name: str | None,
+    model_name: str,
+    quantization: str,
+) -> list[BenchResult]:
+    """The runs that may stand for an option: its host's (hardware not contradicting the
+    option's GPU) if it names one, else any run on its GPU model; same model either way."""
     if host is not None:
         candidates = [r for r in results if r.host == host and not contradiction(r, gpu_name)]
     elif gpu_name is None:
-        return None  # a CPU-only option takes figures from its own host's runs only
+        return []  # a CPU-only option takes figures from its own host's runs only
     else:
         wanted = normalise_name(gpu_name)
         candidates = [r for r in results if r.gpu_name and normalise_name(r.gpu_name) == wanted]
-    candidates = [r for r in candidates if r.matches_model(model_name, quantization)]
-    if not candidates:
-        return None
-    at_or_below = [r for r in candidates if r.concurrency <= concurrency]
-    if at_or_below:
-        return max(at_or_below, key=lambda r: (r.concurrency, r.output_tok_s))
-    return min(candidates, key=lambda r: r.concurrency)
+    return [r for r in candidates if r.matches_model(model_name, quantization)]

@@ -66,6 +66,24 @@ class ModelChoice(_Strict):
     head_dim: int | None = Field(None, ge=1)
 
 
+class ServiceLevel(_Strict):
+    """How fast users must get answers; the report then prices each measured box at the
+    highest throughput it delivered while meeting this (``llmbox.cost.capacity``)."""
+
+    ttft_p95_ms: float | None = Field(
+        None, gt=0, description="95th percentile time to first token, ms, at most"
+    )
+    itl_p95_ms: float | None = Field(
+        None, gt=0, description="95th percentile inter-token latency, ms, at most"
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Self:
+        if self.ttft_p95_ms is None and self.itl_p95_ms is None:
+            raise ValueError("a service level needs ttft_p95_ms and/or itl_p95_ms")
+        return self
+
+
 class OptionSpec(_Strict):
     """One option: ``hardware: <catalog build>``, ``cloud: <catalog instance>``, or inline.
 
@@ -185,6 +203,9 @@ class Scenario(_Strict):
     horizon_months: int = Field(36, ge=1, le=240, description="months shown in the curves")
     options: list[OptionSpec] = Field(min_length=1)
     apis: list[str] = Field(default_factory=list, description="catalog hosted APIs to compare")
+    service_level: ServiceLevel | None = Field(
+        None, description="latency users must get; measured boxes are taken at it"
+    )
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

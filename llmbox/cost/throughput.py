@@ -26,11 +26,12 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+from llmbox.cost.capacity import describe, judge
 from llmbox.cost.catalog import Catalog, Gpu
 from llmbox.cost.fit import ModelShape, Quantization, kv_cache_bytes, weights_bytes
 from llmbox.cost.provenance import Figure, Provenance
 from llmbox.cost.results import BenchResult
-from llmbox.cost.scenario import ModelChoice
+from llmbox.cost.scenario import ModelChoice, ServiceLevel
 
 # Used only when the catalog has no row to calibrate on.
 FALLBACK_EFFICIENCY = 0.65
@@ -114,6 +115,28 @@ class ThroughputInputs:
     context_tokens: int
     concurrency: int
     calibration: Calibration
+    # A measured run that met it is used at its own load, not scaled (llmbox.cost.capacity).
+    service_level: ServiceLevel | None = None
+
+
+def _from_run(measured: BenchResult, inputs: ThroughputInputs, weights: float, kv: float) -> Figure:
+    """A measured run's tokens/s: as measured when it met the service level or ran at the
+    scenario's concurrency (or a rate), else scaled to that concurrency."""
+    detail = f"{measured.path.name}, output_tok_s at {measured.level}"
+    level = inputs.service_level
+    if level is not None:
+        met, figures = judge(measured, level)
+        if met:
+            detail += f", the highest measured that met the service level ({figures})"
+            return Figure(measured.output_tok_s, Provenance.MEASURED, detail)
+        # flagged, never dropped: the figure is the box's, but not one at the level
+        detail += f"; NO run met the service level ({describe(level)}): this one had {figures}"
+    wanted = inputs.concurrency
+    if measured.concurrency is None or measured.concurrency == wanted:
+        return Figure(measured.output_tok_s, Provenance.MEASURED, detail)
+    value = scale_to_streams(measured.output_tok_s, measured.concurrency, wanted, weights, kv)
+    detail += f" ({measured.output_tok_s:g} tok/s measured) scaled to {wanted} streams by the"
+    return Figure(value, Provenance.ESTIMATED, f"{detail} {RULE}")
 
 
 def box_throughput(
@@ -129,12 +152,7 @@ def box_throughput(
     weights = weights_bytes(inputs.shape.read_params_b, inputs.quantization)
     kv = kv_cache_bytes(inputs.shape, max(1, inputs.context_tokens // 2), 1)[0]
     if measured is not None:
-        detail = f"{measured.path.name}, output_tok_s at concurrency {measured.concurrency}"
-        if measured.concurrency == wanted:
-            return Figure(measured.output_tok_s, Provenance.MEASURED, detail)
-        value = scale_to_streams(measured.output_tok_s, measured.concurrency, wanted, weights, kv)
-        detail += f" ({measured.output_tok_s:g} tok/s measured) scaled to {wanted} streams by the"
-        return Figure(value, Provenance.ESTIMATED, f"{detail} {RULE}")
+        return _from_run(measured, inputs, weights, kv)
     if scenario_tok_s is not None:
         return Figure(scenario_tok_s, Provenance.SCENARIO, "tok_s in scenario")
     row = inputs.catalog.throughput(gpu.name, inputs.shape.name, inputs.quantization)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -16,9 +17,11 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from llmbox.bench.load import achieved_rate, arrival_offsets, arrival_rng
+from llmbox.bench.metrics import ServiceLevel
 from llmbox.bench.prompts import PromptSet, build_prompts
 from llmbox.bench.runner import BenchConfig, run_sweep
-from llmbox.bench.schema import Endpoint, PromptTokensMethod, read_result
+from llmbox.bench.schema import Arrivals, Endpoint, PromptTokensMethod, read_result
 from llmbox.cli import main
 
 if TYPE_CHECKING:
@@ -177,7 +180,7 @@ def test_cli_writes_one_contract_file_per_level(
         "office-pc-1__llama.cpp__smollm2-135m-instruct-q4_1__c2.json",
     ]
     data = json.loads((tmp_path / names[1]).read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     meta = data["metadata"]
     assert meta["engine"]["name"] == "llama.cpp"
     assert meta["engine"]["version"].startswith("b")
@@ -243,3 +246,62 @@ def test_server_killed_mid_run(disposable_llama_server: LlamaServer, tmp_path: P
     assert metrics.failed >= 1
     assert metrics.completed + metrics.failed == 60  # every request counted
     assert read_result(files[0]).metadata.run_error is not None
+
+
+def test_open_loop_keeps_the_asked_rate_when_not_saturated(
+    llama_server: LlamaServer, tmp_path: Path
+) -> None:
+    # 1 request/s of 8 output tokens: each answer takes a fraction of a second on this
+    # CPU, so the server is far from saturated and both the send rate and the completion
+    # rate must be the asked one (12 requests: 11 s of sending, then the last answer).
+    config = _config(
+        llama_server, tmp_path, rates=(1.0,), arrivals=Arrivals.CONSTANT, requests=12,
+        prompt_tokens=16, output_tokens=8, service_level=ServiceLevel(ttft_ms=2000, itl_ms=100),
+    )  # fmt: skip
+    outcome = run_sweep(config, _quiet())
+    assert outcome.error is None
+    (result,) = outcome.results
+    metrics, settings = result.metrics, result.metadata.settings
+    assert (settings.request_rate, settings.arrivals, settings.concurrency) == (
+        1.0, Arrivals.CONSTANT, None,
+    )  # fmt: skip
+    assert metrics.completed == 12
+    assert metrics.request_rate_achieved is not None
+    sent, done, slowest = metrics.request_rate_achieved, metrics.request_per_s, metrics.e2e_ms_p99
+    print(f"asked 1.0 req/s, sent {sent:.3f}, completed {done:.3f}, e2e p99 {slowest} ms")
+    assert metrics.request_rate_achieved == pytest.approx(1.0, rel=0.10)
+    assert metrics.request_per_s == pytest.approx(1.0, rel=0.10)
+    assert metrics.good_completed is not None
+    assert metrics.goodput_request_per_s is not None and metrics.goodput_output_tok_s is not None
+    assert metrics.goodput_request_per_s <= metrics.request_per_s
+    assert metrics.goodput_output_tok_s <= metrics.output_tok_s
+    assert outcome.files[0].name.endswith("__r1.json")
+
+
+def test_poisson_sweep_follows_its_seeded_schedule_and_goodput_stays_below_throughput(
+    llama_server: LlamaServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BENCH_KEY", llama_server.api_key)
+    args = [
+        "bench", llama_server.url, "--model", "smollm2", "--api-key-env", "BENCH_KEY",
+        "--rate", "1,3", "--arrivals", "poisson", "--seed", "5", "--requests", "8",
+        "--prompt-tokens", "16", "--output-tokens", "8", "--warmup", "1",
+        "--slo-ttft-ms", "2000", "--slo-itl-ms", "100", "--out", str(tmp_path),
+        "--host-label", "h",
+    ]  # fmt: skip
+    run = CliRunner().invoke(main, args)
+    assert run.exit_code == 0, run.output
+    assert "good" in run.output and "req/s" in run.output  # goodput columns in the table
+    for level, rate in enumerate((1.0, 3.0), start=1):
+        result = read_result(tmp_path / f"h__llama.cpp__smollm2-135m-instruct-q4_1__r{rate:g}.json")
+        metrics = result.metrics
+        schedule = list(itertools.islice(
+            arrival_offsets(rate, Arrivals.POISSON, arrival_rng(5, level)), 8
+        ))  # fmt: skip
+        assert metrics.request_rate_achieved == pytest.approx(achieved_rate(schedule), rel=0.10)
+        assert result.metadata.settings.slo_ttft_ms == 2000
+        assert metrics.goodput_request_per_s is not None
+        assert metrics.goodput_output_tok_s is not None
+        assert metrics.goodput_request_per_s <= metrics.request_per_s
+        assert metrics.goodput_output_tok_s <= metrics.output_tok_s
+        assert metrics.ttft_ms_p95 is not None and metrics.itl_ms_p95 is not None

@@ -66,8 +66,8 @@ def test_cli_results_dir_shows_measured_in_json(write_bench: BenchWriter, tmp_pa
     [
         ("{not json", "not valid JSON"),
         (
-            '{"schema_version": 2, "metadata": {}, "metrics": {}}',
-            "schema_version 2 is not supported",
+            '{"schema_version": 3, "metadata": {}, "metrics": {}}',
+            "schema_version 3 is not supported (this llmbox reads 1 and 2)",
         ),
         ('{"schema_version": 1, "metadata": {}, "metrics": {}}', "missing key metadata.'model'"),
     ],
