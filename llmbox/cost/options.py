@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmbox.cost.capacity import judge
 from llmbox.cost.catalog import Catalog, Gpu, HardwareBuild
 from llmbox.cost.fit import FitResult, ModelShape, check_fit
 from llmbox.cost.provenance import Figure, Provenance
@@ -25,6 +26,7 @@ from llmbox.cost.throughput import (
     box_throughput,
     calibrate,
     model_shape,
+    streams_label,
 )
 
 __all__ = ["Calibration", "ResolvedOption", "model_shape", "resolve_options"]
@@ -61,6 +63,15 @@ class ResolvedOption:
     price_basis: str = ""
     # the concurrency ``throughput`` describes: 1 = one stream, n = the box's aggregate
     streams: int = 1
+    # set when ``throughput`` is a measured run that met the scenario's service level: that
+    # run's load ("concurrency 4", "rate 2 req/s"), whatever ``streams`` says
+    at_service_level: str | None = None
+
+    def load_label(self) -> str:
+        """What the throughput figure describes, for the tables."""
+        if self.at_service_level is not None:
+            return f"at the service level, {self.at_service_level}"
+        return streams_label(self.streams)
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,13 @@ def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu) -> BenchResult | None:
     )
 
 
+def _at_service_level(ctx: _Context, measured: BenchResult | None) -> str | None:
+    level = ctx.scenario.service_level
+    if measured is None or level is None or not judge(measured, level)[0]:
+        return None
+    return measured.level
+
+
 def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
     build = ctx.catalog.hardware(spec.hardware) if spec.hardware else None
     if build is None and spec.gpu is None:
@@ -194,6 +212,7 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         idle_power=idle,
         price_basis="purchase",
         streams=ctx.scenario.usage.concurrency,
+        at_service_level=_at_service_level(ctx, measured),
     )
 
 
@@ -223,17 +242,19 @@ def _cloud(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
                 Provenance.SCENARIO,
             )
             high = spec.usd_per_hour_high if spec.usd_per_hour_high is not None else low
+    measured = _measured(ctx, spec, gpu)
     return ResolvedOption(
         name=name,
         kind=OptionKind.CLOUD,
         gpu=gpu,
         gpu_count=gpu_count,
-        throughput=_throughput(ctx, spec, gpu, gpu_count, _measured(ctx, spec, gpu)),
+        throughput=_throughput(ctx, spec, gpu, gpu_count, measured),
         fit=_fit(ctx, gpu, gpu_count),
         hourly_low=Figure(low, provenance, source),
         hourly_high=Figure(high, provenance, source),
         price_basis=basis,
         streams=ctx.scenario.usage.concurrency,
+        at_service_level=_at_service_level(ctx, measured),
     )
 
 

@@ -13,7 +13,6 @@ from llmbox.cost.money import usd_range as _usd_range
 from llmbox.cost.provenance import Figure, Provenance
 from llmbox.cost.report import BreakEven, OptionCosts, Report
 from llmbox.cost.scenario import OptionKind
-from llmbox.cost.throughput import streams_label
 
 __all__ = ["tokens_text", "usd"]
 
@@ -140,7 +139,7 @@ def option_row(costs: OptionCosts) -> OptionRow:
         kind=option.kind.value,
         gpu=f"{option.gpu_count}x {option.gpu.name}" if option.gpu_count > 1 else option.gpu.name,
         fits=fits,
-        tok_s=f"{tok_s} ({streams_label(option.streams)})",
+        tok_s=f"{tok_s} ({option.load_label()})",
         price=price,
         monthly=usd_range(costs.monthly_per_box_low, costs.monthly_per_box_high),
         tokens=tokens_text(costs.tokens_per_month),

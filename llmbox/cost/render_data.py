@@ -55,6 +55,8 @@ def _option(costs: OptionCosts) -> dict[str, Any]:
         "usd_per_hour_low": _figure(option.hourly_low),
         "usd_per_hour_high": _figure(option.hourly_high),
         "throughput_streams": option.streams,
+        # the measured run's load when the throughput is capacity at the service level
+        "throughput_at_service_level": option.at_service_level,
         "per_box": {
             "monthly_usd_low": costs.monthly_per_box_low,
             "monthly_usd_high": costs.monthly_per_box_high,

@@ -107,6 +107,8 @@ def test_the_highest_throughput_that_met_the_level_is_used_and_named(
         "box-a__llama.cpp__llama-3-8b__r2.json, output_tok_s at rate 2 req/s, the highest "
         "measured that met the service level (p95 TTFT 1500 ms ≤ 2000, p95 ITL 80 ms ≤ 100)"
     )
+    option = next(o for o in data["options"] if o["name"] == "box-a")
+    assert option["throughput_at_service_level"] == "rate 2 req/s"
     notes = data["notes"]
     assert any(n.startswith("box-a: capacity at the service level (p95 TTFT ≤ 2000 ms, p95 "
                             "ITL ≤ 100 ms) from box-a__llama.cpp__llama-3-8b__r2.json (rate 2 "
@@ -119,6 +121,8 @@ def test_a_box_that_never_met_the_level_is_flagged_not_dropped(
     data, stderr = _report(_scenario(tmp_path, {"ttft_p95_ms": 2000, "itl_p95_ms": 100}), results)
     box_b = _throughput(data, "box-b")  # still in the report
     assert box_b["value"] == 30.0  # its concurrency-1 run, as without a service level
+    option = next(o for o in data["options"] if o["name"] == "box-b")
+    assert option["throughput_at_service_level"] is None
     assert (
         "NO run met the service level (p95 TTFT ≤ 2000 ms, p95 ITL ≤ 100 ms)" in (box_b["detail"])
     )
@@ -188,3 +192,11 @@ def test_a_bad_service_level_names_the_value(
     with pytest.raises(ScenarioError) as error:
         parse_scenario(data, "s.yaml")
     assert message.replace("value error, ", "") in str(error.value), str(error.value)
+
+
+def test_the_table_says_the_figure_is_at_the_service_level(tmp_path: Path, results: Path) -> None:
+    scenario = _scenario(tmp_path, {"ttft_p95_ms": 2000, "itl_p95_ms": 100})
+    run = CliRunner().invoke(report, [str(scenario), "--results", str(results), "--format", "md"])
+    assert run.exit_code == 0, run.output
+    assert "110.0 [M] (at the service level, rate 2 req/s)" in run.stdout
+    assert "30.0 [M] (single stream)" in run.stdout  # box-b: flagged in the notes instead
