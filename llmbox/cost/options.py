@@ -13,6 +13,7 @@ catalog row > an estimate by a stated rule. The estimates:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from llmbox.cost.capacity import judge
 from llmbox.cost.catalog import Catalog, Gpu, HardwareBuild
@@ -66,6 +67,8 @@ class ResolvedOption:
     # set when ``throughput`` is a measured run that met the scenario's service level: that
     # run's load ("concurrency 4", "rate 2 req/s"), whatever ``streams`` says
     at_service_level: str | None = None
+    # set when the scenario has a service level and none of the box's measured runs met it
+    missed_service_level: bool = False
 
     def load_label(self) -> str:
         """What the throughput figure describes, for the tables."""
@@ -172,11 +175,14 @@ def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu) -> BenchResult | None:
     )
 
 
-def _at_service_level(ctx: _Context, measured: BenchResult | None) -> str | None:
+def _service_level_fields(ctx: _Context, measured: BenchResult | None) -> dict[str, Any]:
+    """``at_service_level`` / ``missed_service_level`` of a box with this measured run."""
     level = ctx.scenario.service_level
-    if measured is None or level is None or not judge(measured, level)[0]:
-        return None
-    return measured.level
+    if measured is None or level is None:
+        return {}
+    if judge(measured, level)[0]:
+        return {"at_service_level": measured.level}
+    return {"missed_service_level": True}
 
 
 def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
@@ -212,7 +218,7 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         idle_power=idle,
         price_basis="purchase",
         streams=ctx.scenario.usage.concurrency,
-        at_service_level=_at_service_level(ctx, measured),
+        **_service_level_fields(ctx, measured),
     )
 
 
@@ -254,7 +260,7 @@ def _cloud(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         hourly_high=Figure(high, provenance, source),
         price_basis=basis,
         streams=ctx.scenario.usage.concurrency,
-        at_service_level=_at_service_level(ctx, measured),
+        **_service_level_fields(ctx, measured),
     )
 
 

@@ -140,6 +140,14 @@ def decide(report: Report) -> Verdict:
         sentences.append(text + ".")
     if winner is not None:
         sentences.append(_sensitivity_text(report, winner.name))
+    missed = [c.option.name for c in report.options
+              if c.option.missed_service_level and c.option.name in named]  # fmt: skip
+    if missed:
+        whose = "its" if len(missed) == 1 else "their"
+        sentences.append(
+            f"{' and '.join(missed)} never met the service level in {whose} measured runs: "
+            "the throughput used is not a capacity at that level (see the notes)."
+        )
     counts = Counter(p.value for _, _, p, _ in figures)
     sentences.append(
         "It rests on "

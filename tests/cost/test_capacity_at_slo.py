@@ -133,6 +133,11 @@ def test_a_box_that_never_met_the_level_is_flagged_not_dropped(
         "p95 TTFT 2500 ms > 2000"
     )
     assert "note: box-b: NEVER met the service level" in stderr
+    # box-b is the runner-up the verdict names: the verdict says so too
+    assert (
+        "box-b never met the service level in its measured runs: the throughput used is not "
+        "a capacity at that level (see the notes)."
+    ) in data["verdict"]["sentences"]
 
 
 def test_without_a_service_level_nothing_changes(tmp_path: Path, results: Path) -> None:
