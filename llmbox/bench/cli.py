@@ -254,6 +254,8 @@ def bench(
     ctx = click.get_current_context()
     if rates and ctx.get_parameter_source("concurrency") is not ParameterSource.DEFAULT:
         raise click.UsageError("give --concurrency (closed loop) or --rate (open loop), not both")
+    if not rates and ctx.get_parameter_source("arrivals") is not ParameterSource.DEFAULT:
+        raise click.UsageError(f"--arrivals {arrivals} spaces an open loop: it needs --rate")
     if requests is not None and duration is not None and not rates:
         raise click.UsageError("give --requests or --duration, not both (both: only with --rate)")
     if ca_file is not None and ssh_target is None and not ca_file.is_file():

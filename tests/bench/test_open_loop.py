@@ -118,6 +118,7 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         (["--rate", "1,2,1"], "'1,2,1' repeats rate 1: give each rate once"),
         (["--rate", "1", "--concurrency", "2"], "give --concurrency (closed loop) or --rate"),
         (["--rate", "1", "--arrivals", "bursty"], "'bursty' is not one of 'constant', 'poisson'"),
+        (["--arrivals", "constant"], "--arrivals constant spaces an open loop: it needs --rate"),
         (["--slo-ttft-ms", "0"], "0.0 is not in the range x>0"),
         (["--requests", "2", "--duration", "3"], "give --requests or --duration, not both"),
     ],
