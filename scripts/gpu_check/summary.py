@@ -160,6 +160,7 @@ def markdown(summary: dict[str, Any]) -> str:
         f"CUDA compiler {run.get('nvcc', 'n/a')}",
         f"- llama.cpp {summary['engine'].get('version')}, built in {run.get('build_s', 'n/a')} s "
         f"with {run.get('cmake_cuda_args', 'n/a')}",
+        f"- CUDA libraries llama-server loads: {run.get('cuda_libraries', 'n/a')}",
         f"- model: random-weight Llama shape {run.get('model_size')}, "
         f"{run.get('parameters', 0) / 1e9:.2f} B parameters, Q4_K_M "
         f"{summary['model']['file_bytes'] / 2**20:.0f} MiB (measured file size)",
