@@ -143,6 +143,15 @@ preflight() {
     fi
     nvcc="$(find_nvcc)"
     [ -n "$nvcc" ] || problems+=("no CUDA toolkit: no nvcc with the toolkit's include/cuda_runtime.h beside it in \$CUDA_HOME, /usr/local/cuda or on PATH")
+    if [ -n "$nvcc" ]; then
+        # ggml's CUDA backend links cuBLAS, which a toolkit made of a few pip wheels (nvcc
+        # and the runtime only) lacks: CMake would stop at generation with CUDA::cublas.
+        local toolkit
+        toolkit="$(dirname "$(dirname "$nvcc")")"
+        compgen -G "$toolkit/include/cublas_v2.h" >/dev/null ||
+            compgen -G "$toolkit/targets/*/include/cublas_v2.h" >/dev/null ||
+            problems+=("the CUDA toolkit at $toolkit has no cuBLAS (include/cublas_v2.h), which llama.cpp's CUDA backend links")
+    fi
     command -v cmake >/dev/null || problems+=("no cmake on PATH")
     command -v c++ >/dev/null || problems+=("no C++ compiler (c++) on PATH")
     in_bundle || problems+=("not an unpacked bundle (make one with 'scripts/gpu-check.sh bundle OUT.tar')")

@@ -121,27 +121,49 @@ def test_bundle_is_small_and_holds_what_the_offline_gpu_machine_needs(bundle: Pa
         assert arg.split("=")[0] + "=" in build_task, arg
 
 
-def test_run_refuses_with_one_message_where_no_gpu_is_listed(
-    unpacked: Path, tmp_path: Path
-) -> None:
-    # A stand-in nvidia-smi that lists no GPU, so the refusal is the same on any machine.
+def _refusal(unpacked: Path, tmp_path: Path, gpu_line: str, env: dict[str, str]) -> str:
+    """run's stderr with a stand-in nvidia-smi that prints ``gpu_line``, so the outcome is
+    the same on any machine; asserts that it refused (exit 2, one line, nothing written)."""
     stand_in = tmp_path / "bin"
     stand_in.mkdir()
-    (stand_in / "nvidia-smi").write_text("#!/bin/sh\nexit 0\n")
+    (stand_in / "nvidia-smi").write_text(f"#!/bin/sh\necho '{gpu_line}'\n")
     (stand_in / "nvidia-smi").chmod(0o755)
     out = tmp_path / "out"
     done = subprocess.run(
         [str(unpacked / "gpu-check.sh"), "run", "--out", str(out)],
         capture_output=True, text=True, timeout=60, check=False,
-        env=os.environ | {"PATH": f"{stand_in}:{os.environ['PATH']}"},
+        env=os.environ | {"PATH": f"{stand_in}:{os.environ['PATH']}"} | env,
     )  # fmt: skip
-    assert done.returncode == 2
+    assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     message = done.stderr.strip()
     assert len(message.splitlines()) == 1
-    assert "no NVIDIA GPU: nvidia-smi lists none" in message
     assert message.endswith("Nothing was changed.")
     assert not out.exists()
+    return message
+
+
+def test_run_refuses_with_one_message_where_no_gpu_is_listed(
+    unpacked: Path, tmp_path: Path
+) -> None:
+    message = _refusal(unpacked, tmp_path, "", {})
+    assert "no NVIDIA GPU: nvidia-smi lists none" in message
+
+
+def test_run_refuses_a_cuda_toolkit_without_cublas(unpacked: Path, tmp_path: Path) -> None:
+    # nvcc and the runtime headers but no cuBLAS, as a toolkit made of a few pip wheels
+    # is (this development machine's /usr/local/cuda-13.0 is one).
+    toolkit = tmp_path / "cuda"
+    (toolkit / "bin").mkdir(parents=True)
+    (toolkit / "include").mkdir()
+    (toolkit / "include" / "cuda_runtime.h").write_text("")
+    (toolkit / "bin" / "nvcc").write_text("#!/bin/sh\nexit 0\n")
+    (toolkit / "bin" / "nvcc").chmod(0o755)
+    message = _refusal(
+        unpacked, tmp_path, "NVIDIA H200, 9.0, 580.95.05, 143771 MiB", {"CUDA_HOME": str(toolkit)}
+    )
+    assert f"the CUDA toolkit at {toolkit} has no cuBLAS" in message
+    assert "no NVIDIA GPU" not in message
 
 
 @pytest.mark.parametrize(
