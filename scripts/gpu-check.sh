@@ -22,6 +22,7 @@
 # Options of run/measure: --concurrency 1,4,8 --requests 32 --tokens 128 (prompt and
 # output tokens per request). LLAMA_API_KEY is used if set, else a random key is made;
 # either way it only travels in the environment, never on a command line.
+# GPU_CHECK_PYTHON picks the Python 3.11+ to use (default: python3).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -65,7 +66,9 @@ parse_options() {
     [[ "$tokens" =~ ^[1-9][0-9]*$ ]] || die "--tokens '$tokens' is not a positive whole number"
     [[ "$levels" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
         die "--concurrency '$levels' is not a comma-separated list of levels like 1,4,8"
-    work="$out/work"
+    # Source, build, unpacked wheels and the model stay in the bundle's folder; --out gets
+    # only what is worth keeping (logs, bench JSON, summary).
+    work="$here/work"
 }
 
 # --- the bundle's own Python packages and llama.cpp source -------------------------------
@@ -96,6 +99,10 @@ setup_python() {
     local version wheels site
     version="$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
     wheels="$here/wheels/py$version"
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+        die "this machine's $py is Python $version; llmbox needs 3.11 or later: point" \
+            "GPU_CHECK_PYTHON at a python3.11+ (the bundle has wheels for" \
+            "$(cd "$here/wheels" && echo py*))"
     [ -d "$wheels" ] || die "this machine's $py is Python $version; the bundle has wheels for" \
         "$(cd "$here/wheels" && echo py*) only: make it again with" \
         "'scripts/gpu-check.sh bundle OUT.tar --python $version'"
@@ -324,7 +331,6 @@ case "$command" in
         [ $# -ge 1 ] || die "usage: gpu-check.sh model OUT.gguf [--size tiny|1b|3b]"
         target="$(realpath -m "$1")"; shift
         parse_options "$@"
-        work="$here/work"
         unpack_source
         setup_python
         "$py" "$here/gpu_check/make_model.py" "$target" --size "$size" ;;
