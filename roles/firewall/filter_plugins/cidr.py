@@ -29,10 +29,25 @@ def address_in_cidrs(address: str, values: list[str]) -> bool:
     return any(ip in ipaddress.ip_network(str(v), strict=True) for v in values)
 
 
+def host_networks(hosts: list[Any]) -> list[str]:
+    """One-address networks (/32, /128) of inventory hosts (their hostvars): ansible_host,
+    else the inventory name. A name that is not an IP address is kept as it is, so the
+    preflight's CIDR check names it."""
+    networks = []
+    for host in hosts:
+        address = str(host.get("ansible_host") or host.get("inventory_hostname"))
+        try:
+            networks.append(str(ipaddress.ip_network(address)))
+        except ValueError:
+            networks.append(address)
+    return networks
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "firewall_invalid_cidrs": invalid_cidrs,
             "firewall_cidrs_of_family": cidrs_of_family,
             "firewall_address_in_cidrs": address_in_cidrs,
+            "firewall_host_networks": host_networks,
         }
