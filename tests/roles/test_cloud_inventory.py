@@ -8,8 +8,8 @@ A second ``-i`` inventory overrides only how Ansible reaches the host (address, 
 key, ssh options): every stack host name points at ONE Debian 12 test host.
 
 ``--tags untagged`` runs what the play always runs (facts, its ``always`` pre_tasks:
-the engine check, every role's argument spec, the model_store/llama_cpp/firewall
-preflights) and none of the roles' tasks, which are all tagged. The test checks by name
+the engine check, every role's argument spec, every role's read-only preflight) and
+none of the roles' tasks, which are all tagged. The test checks by name
 that the preflight tasks ran: site.yml includes them with ``include_role`` (dynamic),
 and only its ``apply: tags: [always]`` makes a tag filter keep the included tasks.
 
@@ -191,7 +191,8 @@ def test_stack_inventory_passes_site_preflights_and_changes_nothing(
     # own argument-spec checks ran (Ansible tags those `always`); no role task ran.
     ran = set(re.findall(r"^TASK \[(.+?)\] \*+$", output, re.MULTILINE))
     roles_ran = {t for t in ran if " : " in t and not t.split(" : ")[1].startswith("Validating")}
-    assert {t.split(" : ")[0] for t in roles_ran} <= {"model_store", "llama_cpp", "firewall"}
+    preflighted = {"nvidia_driver", "cuda_toolkit", "model_store", "llama_cpp", "firewall"}
+    assert {t.split(" : ")[0] for t in roles_ran} <= preflighted
     changed = host.ssh(
         "find /etc /opt /usr /var/lib/dpkg /var/lib/llmbox -xdev -newer /run/llmbox-before-play"
         " -print 2>/dev/null",
