@@ -84,6 +84,8 @@ _COLUMNS: dict[str, tuple[type[Any], list[tuple[str, str, str]]]] = {
             ("PriceUsd", "price_usd", "f?"),
             ("TypicalPowerW", "typical_power_w", "f?"),
             ("IdlePowerW", "idle_power_w", "f?"),
+            ("PriceEstimate", "price_estimate", "s?"),
+            ("PowerEstimate", "power_estimate", "s?"),
         ],
     ),
     "throughput.csv": (

@@ -53,6 +53,11 @@ class HardwareBuild:
 
     ``typical_power_w`` is the whole system at the wall while generating, ``idle_power_w``
     the whole system idle; ``None`` where not measured (the model then estimates them).
+    ``vram_gb`` is one GPU's memory; a build with ``gpu_count`` > 1 has that many.
+
+    ``price_estimate`` / ``power_estimate``: blank when ``source`` gives the price / power
+    figures as they are; otherwise the figure is an estimate (never a quoted price or a
+    measurement) and this says how it was made, so the report marks it estimated.
     """
 
     name: str
@@ -66,6 +71,8 @@ class HardwareBuild:
     idle_power_w: float | None
     source: str
     as_of: str
+    price_estimate: str | None = None
+    power_estimate: str | None = None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def render_report(
     about the results go into the report and, one line each, to stderr."""
     from llmbox.cost import render_data, render_text  # noqa: PLC0415 - keep --help fast
     from llmbox.cost.hosts import (  # noqa: PLC0415
+        hardware_notes,
         result_notes,
         service_level_notes,
         with_measured_hosts,
@@ -77,6 +78,7 @@ def render_report(
             tree = read_results_tree(results)
             loaded = with_measured_hosts(loaded, tree.host_runs)
             bench, notes = list(tree.results), list(tree.notes)
+            notes += hardware_notes(tree.host_runs, catalog)
             if tree.empty:  # a failed run measured nothing: say so rather than drop it
                 names = ", ".join(r.path.name for r in tree.empty)
                 notes.append(f"ignored, no request completed: {names}")
@@ -207,6 +209,10 @@ def fit(  # noqa: PLR0917 - click passes every option as an argument
 ) -> None:
     """Does MODEL fit in GPU's memory? Prints weights, KV cache and overhead in GiB.
 
+    With --gpus N the model is split by whole layers as llama.cpp's default
+    --split-mode layer does: the GPUs' memory adds up, each GPU keeps its own overhead,
+    and the verdict says how many layers each GPU holds.
+
     MODEL and GPU are catalog names (see `llmbox catalog models` and `llmbox catalog gpus`).
     Exits 0 when it fits and 3 when it does not (1 or 2: bad input), so a script can
     ask, e.g. `llmbox fit "Llama 3 8B" "RTX 4060" --context 8192 && …`.
@@ -228,11 +234,18 @@ def fit(  # noqa: PLR0917 - click passes every option as an argument
                f"bits per weight of {quantization.value} / 8)")  # fmt: skip
     click.echo(f"  KV cache   {result.kv_cache_gib:8.2f} GiB  ({result.kv_cache_method})")
     overhead = "CUDA context + compute buffers, rule of thumb"
+    if gpus > 1:
+        overhead = f"{result.overhead_gib / gpus:g} GiB per GPU: {overhead}"
     click.echo(f"  overhead   {result.overhead_gib:8.2f} GiB  ({overhead})")
     click.echo(f"  total      {result.total_gib:8.2f} GiB of {result.vram_gib:g} GiB")
-    verdict = "fits" if result.fits else "does NOT fit"
-    click.echo(
-        f"{verdict}: {abs(result.headroom_gib):.2f} GiB {'spare' if result.fits else 'short'}"
-    )
+    split = result.split_text()
+    if split is not None:
+        click.echo(f"  split      {split}")
+    if result.fits:
+        click.echo(f"fits: {result.headroom_gib:.2f} GiB spare")
+    elif result.headroom_gib >= 0:  # enough memory in all, but not in whole layers per GPU
+        click.echo("does NOT fit: the layers do not divide over the GPUs (see split)")
+    else:
+        click.echo(f"does NOT fit: {-result.headroom_gib:.2f} GiB short")
     if not result.fits:
         raise click.exceptions.Exit(FIT_EXIT_DOES_NOT_FIT)

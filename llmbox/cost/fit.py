@@ -2,10 +2,21 @@
 
 Sizes are in GiB (2^30 bytes) throughout: a GPU marketed as "8 GB" has 8 GiB of VRAM
 (an RTX 4060 reports 8188 MiB), and llama.cpp reports model sizes in GiB.
+
+**Several GPUs in one box.** The rule is llama.cpp's default ``--split-mode layer``
+(ggml-org/llama.cpp ``docs/multi-gpu.md``): "each GPU holds a contiguous slice of layers;
+the KV cache for layer l lives on the GPU that owns layer l", and without
+``--tensor-split`` the slices are "proportional to memory". So memory adds up across the
+GPUs, but only in whole layers: each GPU keeps its own CUDA context and compute buffers
+(the overhead, counted once per GPU) and holds as many whole layers (weights + their KV
+cache) as fit in what is left; the model fits when those add up to every layer. A layer
+larger than one GPU's room fits nowhere. ``--split-mode row``/``tensor`` split inside a
+layer; they are not what llama.cpp does by default and are not modelled here.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -81,7 +92,11 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class FitResult:
-    """Memory needed by a model on a GPU, in GiB, and whether it fits."""
+    """Memory needed by a model on ``gpu_count`` GPUs, in GiB, and whether it fits.
+
+    ``vram_gib`` and ``overhead_gib`` are the box's totals (every GPU's); ``layers`` is the
+    model's layer count (``None``: unknown, so a split is judged on the totals alone).
+    """
 
     model: str
     quantization: Quantization
@@ -92,18 +107,70 @@ class FitResult:
     overhead_gib: float
     vram_gib: float
     kv_cache_method: str
+    gpu_count: int = 1
+    layers: int | None = None
 
     @property
     def total_gib(self) -> float:
         return self.weights_gib + self.kv_cache_gib + self.overhead_gib
 
     @property
-    def fits(self) -> bool:
-        return self.total_gib <= self.vram_gib
-
-    @property
     def headroom_gib(self) -> float:
         return self.vram_gib - self.total_gib
+
+    @property
+    def split(self) -> bool:
+        """Whether the model is split by layers across several GPUs."""
+        return self.gpu_count > 1 and self.layers is not None
+
+    @property
+    def room_per_gpu_gib(self) -> float:
+        """What one GPU has for layers: its memory less its own overhead."""
+        return (self.vram_gib - self.overhead_gib) / self.gpu_count
+
+    @property
+    def layer_gib(self) -> float:
+        """One layer's weights and KV cache (the weights averaged over the layers: the
+        embeddings and output head are spread over them, a slight over-estimate)."""
+        return (self.weights_gib + self.kv_cache_gib) / (self.layers or 1)
+
+    @property
+    def layers_per_gpu(self) -> int:
+        """Whole layers one GPU holds (``--split-mode layer`` never cuts a layer)."""
+        return max(0, math.floor(self.room_per_gpu_gib / self.layer_gib + 1e-9))
+
+    @property
+    def fits(self) -> bool:
+        if self.split:
+            return self.layers_per_gpu * self.gpu_count >= (self.layers or 0)
+        return self.total_gib <= self.vram_gib
+
+    def split_text(self) -> str | None:
+        """How the layers divide over the GPUs and why it does (not) fit; ``None`` on
+        one GPU. Every number the verdict rests on is named."""
+        if self.gpu_count == 1:
+            return None
+        if self.layers is None:
+            return (
+                f"layer count unknown: the {self.gpu_count} GPUs' memory is added up, "
+                "which is optimistic by up to one layer per GPU"
+            )
+        layers, per_gpu, room = self.layers, self.layers_per_gpu, self.room_per_gpu_gib
+        head = (
+            f"llama.cpp --split-mode layer: {layers} layers of {self.layer_gib:.2f} GiB "
+            f"(weights + KV cache); each GPU has {room:.2f} GiB after its "
+            f"{self.overhead_gib / self.gpu_count:g} GiB overhead"
+        )
+        if per_gpu == 0:
+            return f"{head}: one layer does not fit on one GPU, so no split holds the model"
+        held = per_gpu * self.gpu_count
+        verdict = ">=" if held >= layers else "<"
+        needed = math.ceil(layers / per_gpu)
+        tail = "" if held >= layers else f"; {needed} such GPUs would be needed"
+        return (
+            f"{head}, room for {per_gpu} whole layers each: {per_gpu} x {self.gpu_count} = "
+            f"{held} {verdict} {layers}{tail}"
+        )
 
 
 def weights_bytes(params_b: float, quantization: Quantization) -> float:
@@ -139,13 +206,16 @@ def check_fit(
 ) -> FitResult:
     """Memory breakdown of ``model`` on ``gpu_count`` GPUs of ``vram_gb`` each.
 
-    Layers split across GPUs, so their memory adds up; each GPU's share of overhead is
-    counted once per GPU.
+    On several GPUs the model is split by whole layers (module docstring): the memory adds
+    up, the overhead is counted once per GPU, and :attr:`FitResult.fits` checks that the
+    layers each GPU can hold add up to the model's.
     """
     if context_tokens < 1 or parallel_slots < 1:
         raise ValueError(
             f"context ({context_tokens}) and parallel slots ({parallel_slots}) must be >= 1"
         )
+    if gpu_count < 1:
+        raise ValueError(f"GPU count ({gpu_count}) must be >= 1")
     kv_bytes, method = kv_cache_bytes(model, context_tokens, parallel_slots)
     return FitResult(
         model=model.name,
@@ -157,4 +227,6 @@ def check_fit(
         overhead_gib=OVERHEAD_GIB * gpu_count,
         vram_gib=vram_gb * gpu_count,
         kv_cache_method=method,
+        gpu_count=gpu_count,
+        layers=model.layers,
     )

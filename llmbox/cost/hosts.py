@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from llmbox.cost.capacity import best_at_level, describe, judge
 from llmbox.cost.catalog import Catalog, normalise_name
-from llmbox.cost.identity import HardwareIdentity
-from llmbox.cost.results import BenchResult, HostRun, candidate_results, contradiction
+from llmbox.cost.identity import HardwareIdentity, hardware_mismatch
+from llmbox.cost.matching import candidate_results, contradiction
+from llmbox.cost.results import BenchResult, HostRun
 from llmbox.cost.scenario import OptionKind, OptionSpec, Scenario
 
 
@@ -56,16 +57,50 @@ def _option_gpu(spec: OptionSpec, catalog: Catalog) -> str | None:
     return spec.gpu
 
 
+def _option_gpu_count(spec: OptionSpec, catalog: Catalog) -> int | None:
+    """The option's GPU count (``None`` for a CPU-only box: nothing to compare)."""
+    if spec.hardware is not None:
+        return catalog.hardware(spec.hardware).gpu_count
+    if spec.cloud is not None:
+        return catalog.cloud_instance(spec.cloud).gpu_count
+    return None if spec.gpu is None else spec.gpu_count
+
+
+def gpus_seen(run: HostRun) -> tuple[str | None, int | None]:
+    """The GPU model and count NVML listed on the run's host: the manifest's, the count
+    taken from the run's result files (``metadata.gpu.count``) where the manifest has none."""
+    count = run.manifest.gpu_count_seen
+    if count is None:
+        counts = {r.gpu_count for r in run.results if r.gpu_count is not None}
+        count = max(counts) if counts else None
+    return run.manifest.gpu_seen, count
+
+
+def hardware_notes(runs: Sequence[HostRun], catalog: Catalog) -> list[str]:
+    """A note for each benchmarked host whose GPUs (model and count, as NVML listed them)
+    are not the hardware its ``llm_benchmark_hardware`` names; a 2-GPU host priced as a
+    1-GPU build is said to be so, with the catalog builds that match what was seen."""
+    notes = []
+    for run in runs:
+        gpu, count = gpus_seen(run)
+        reason = hardware_mismatch(run.manifest.hardware, catalog, gpu, count)
+        if reason is not None:
+            where = f"llm_benchmark_hardware, run {run.manifest.run_id}"
+            notes.append(f"{run.host}: {reason} ({where})")
+    return notes
+
+
 def result_notes(scenario: Scenario, catalog: Catalog, results: Sequence[BenchResult]) -> list[str]:
     """A note for each usable result that no option takes, and for each host run whose
     hardware contradicts its option (its figures are then not marked measured)."""
     notes = []
     boxes = [spec for spec in scenario.options if spec.kind is not OptionKind.API]
     gpus = {id(spec): _option_gpu(spec, catalog) for spec in boxes}
+    counts = {id(spec): _option_gpu_count(spec, catalog) for spec in boxes}
     model, quant = scenario.model.name, scenario.model.quantization.value
     for result in results:
         same_host = [spec for spec in boxes if spec.host == result.host]
-        reasons = [contradiction(result, gpus[id(spec)]) for spec in same_host]
+        reasons = [contradiction(result, gpus[id(spec)], counts[id(spec)]) for spec in same_host]
         if same_host and all(reasons):
             notes.append(f"not used as measured: {reasons[0]} ({result.host})")
             continue
@@ -79,6 +114,7 @@ def result_notes(scenario: Scenario, catalog: Catalog, results: Sequence[BenchRe
             spec.host is None
             and gpus[id(spec)] is not None
             and normalise_name(str(gpus[id(spec)])) == normalise_name(result.gpu_name)
+            and result.gpu_count in {None, counts[id(spec)]}
             for spec in boxes
         )
         if not same_host and not by_gpu:
@@ -102,6 +138,7 @@ def service_level_notes(
         runs = candidate_results(
             list(results), host=spec.host, gpu_name=_option_gpu(spec, catalog),
             model_name=scenario.model.name, quantization=scenario.model.quantization.value,
+            gpu_count=_option_gpu_count(spec, catalog),
         )  # fmt: skip
         if not runs:
             continue

@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from llmbox.cost.catalog import Catalog, load_catalog
+from llmbox.cost.catalog import Catalog, load_catalog, normalise_name
 
 MANIFEST_NAME = "llmbox-run.json"
 MANIFEST_VERSION = 1
@@ -84,6 +84,47 @@ class HardwareIdentity(BaseModel):
             return catalog.cloud_instance(self.cloud).gpu
         return None if self.gpu is None else catalog.gpu(self.gpu).name
 
+    def catalog_gpu_count(self, catalog: Catalog) -> int:
+        """How many GPUs this identity has: the catalog build's or instance's count, or
+        ``gpu_count`` of an inline box (1 for a CPU-only box: its memory is one device)."""
+        if self.build is not None:
+            return catalog.hardware(self.build).gpu_count
+        if self.cloud is not None:
+            return catalog.cloud_instance(self.cloud).gpu_count
+        return self.gpu_count
+
+
+def builds_with(catalog: Catalog, gpu_seen: str, gpu_count: int) -> list[str]:
+    """Catalog hardware builds with ``gpu_count`` of the GPU NVML named ``gpu_seen``
+    ("NVIDIA GeForce RTX 3060" is the catalog's "RTX 3060"), by name."""
+    seen = normalise_name(gpu_seen)
+    return sorted(
+        build.name
+        for build in catalog.hardware_builds
+        if build.gpu_count == gpu_count and normalise_name(build.gpu) in seen
+    )
+
+
+def hardware_mismatch(
+    identity: HardwareIdentity, catalog: Catalog, gpu_seen: str | None, gpu_count_seen: int | None
+) -> str | None:
+    """Why what NVML saw on the host (``gpu_seen`` x ``gpu_count_seen``; ``None``: no GPU /
+    count not recorded) is not the hardware ``identity`` names, or ``None`` when it is.
+    A count mismatch names the catalog builds that do have what was seen."""
+    gpu = identity.catalog_gpu(catalog)
+    if gpu is None or gpu_seen is None:
+        if gpu == gpu_seen:
+            return None
+        return f"NVML saw {gpu_seen or 'no GPU'}, the hardware has {gpu or 'no GPU'}"
+    if normalise_name(gpu) not in normalise_name(gpu_seen):
+        return f"NVML saw a {gpu_seen}, the hardware has a {gpu}"
+    count = identity.catalog_gpu_count(catalog)
+    if gpu_count_seen is None or gpu_count_seen == count:
+        return None
+    matching = builds_with(catalog, gpu_seen, gpu_count_seen)
+    hint = f" (catalog builds with that: {', '.join(matching)})" if matching else ""
+    return f"NVML saw {gpu_count_seen} x {gpu_seen}, the hardware has {count} x {gpu}{hint}"
+
 
 def _one_line(error: ValidationError, origin: str) -> str:
     first = error.errors()[0]
@@ -117,6 +158,9 @@ class RunManifest(BaseModel):
     engine: str
     hardware: HardwareIdentity
     gpu_seen: str | None = Field(description="the GPU NVML saw during the run; null: none")
+    # NVML's device count on the host (the bench result's metadata.gpu.count); absent from
+    # manifests that predate it, when the run's result files say it instead
+    gpu_count_seen: int | None = Field(None, ge=1, description="how many GPUs NVML listed")
     result_files: list[str]
 
 

@@ -18,8 +18,9 @@ from typing import Any
 from llmbox.cost.capacity import judge
 from llmbox.cost.catalog import Catalog, Gpu, HardwareBuild
 from llmbox.cost.fit import FitResult, ModelShape, check_fit
+from llmbox.cost.matching import pick_result
 from llmbox.cost.provenance import Figure, Provenance
-from llmbox.cost.results import BenchResult, pick_result
+from llmbox.cost.results import BenchResult
 from llmbox.cost.scenario import OptionKind, OptionSpec, Scenario
 from llmbox.cost.throughput import (
     Calibration,
@@ -104,14 +105,27 @@ def _typed(value: float, field: str, spec: OptionSpec) -> Figure:
     return Figure(value, Provenance.SCENARIO, f"{field} in {spec.origin or 'scenario'}")
 
 
-def _idle_power(ctx: _Context, spec: OptionSpec, build: HardwareBuild | None) -> Figure:
+def _build_figure(build: HardwareBuild, value: float, estimate: str | None) -> Figure:
+    """A catalog build's price or power: catalogued as its source gives it, or an estimate
+    when the row says how it was made (``price_estimate`` / ``power_estimate``)."""
+    if estimate is None:
+        return Figure(value, Provenance.CATALOG, f"{build.source}, {build.as_of}")
+    detail = f"{estimate} (catalog row {build.name}, {build.as_of})"
+    return Figure(value, Provenance.ESTIMATED, detail)
+
+
+def _idle_power(
+    ctx: _Context, spec: OptionSpec, build: HardwareBuild | None, gpu_count: int
+) -> Figure:
     if spec.idle_power_w is not None:
         return _typed(spec.idle_power_w, "idle_power_w", spec)
     if build is not None and build.idle_power_w is not None:
-        return Figure(build.idle_power_w, Provenance.CATALOG, f"{build.source}, {build.as_of}")
+        return _build_figure(build, build.idle_power_w, build.power_estimate)
     if ctx.catalog.system_power:
         row = ctx.catalog.system_power[0]
         detail = f"measured idle at the wall: {row.system}, {row.source}"
+        if gpu_count > 1:  # say what the figure leaves out rather than guess a number
+            detail += f" (one GPU; the idle draw of {gpu_count - 1} more GPU(s) is not counted)"
         return Figure(row.idle_power_w, Provenance.ESTIMATED, detail)
     return Figure(FALLBACK_IDLE_POWER_W, Provenance.ESTIMATED, "typical desktop idle, assumed")
 
@@ -135,7 +149,7 @@ def _load_power(
     if spec.load_power_w is not None:
         return _typed(spec.load_power_w, "load_power_w", spec)
     if build is not None and build.typical_power_w is not None:
-        return Figure(build.typical_power_w, Provenance.CATALOG, f"{build.source}, {build.as_of}")
+        return _build_figure(build, build.typical_power_w, build.power_estimate)
     # a single-GPU PC's wall power says little about a box with several
     similar = ctx.catalog.power(gpu.name) if gpu_count == 1 else None
     if similar is not None:
@@ -163,11 +177,12 @@ def _fit(ctx: _Context, gpu: Gpu, gpu_count: int) -> FitResult:
     )
 
 
-def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu) -> BenchResult | None:
+def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu, gpu_count: int) -> BenchResult | None:
     return pick_result(
         ctx.results,
         host=spec.host,
         gpu_name=None if gpu.name == CPU_ONLY else gpu.name,
+        gpu_count=None if gpu.name == CPU_ONLY else gpu_count,
         model_name=ctx.shape.name,
         quantization=ctx.scenario.model.quantization,
         concurrency=ctx.scenario.usage.concurrency,
@@ -192,7 +207,7 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
     else:
         gpu = ctx.catalog.gpu(build.gpu if build else str(spec.gpu))
         gpu_count = build.gpu_count if build else spec.gpu_count
-    measured = _measured(ctx, spec, gpu)
+    measured = _measured(ctx, spec, gpu, gpu_count)
     if gpu.name == CPU_ONLY and measured is None and spec.tok_s is None:
         raise ValueError(
             f"{spec.name!r} has no GPU, so no bandwidth estimate applies: give it tok_s or "
@@ -202,8 +217,8 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
     if spec.price_usd is not None:
         purchase = _typed(spec.price_usd, "price_usd", spec)
     elif build is not None and build.price_usd is not None:
-        purchase = Figure(build.price_usd, Provenance.CATALOG, f"{build.source}, {build.as_of}")
-    idle = _idle_power(ctx, spec, build)
+        purchase = _build_figure(build, build.price_usd, build.price_estimate)
+    idle = _idle_power(ctx, spec, build, gpu_count)
     return ResolvedOption(
         name=spec.name or (build.name if build else ""),
         kind=OptionKind.OFFICE,
@@ -248,7 +263,7 @@ def _cloud(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
                 Provenance.SCENARIO,
             )
             high = spec.usd_per_hour_high if spec.usd_per_hour_high is not None else low
-    measured = _measured(ctx, spec, gpu)
+    measured = _measured(ctx, spec, gpu, gpu_count)
     return ResolvedOption(
         name=name,
         kind=OptionKind.CLOUD,

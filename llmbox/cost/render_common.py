@@ -275,6 +275,9 @@ def _provenance_items(report: Report) -> list[tuple[str, str]]:
             if figure is not None:
                 items.append((option.name, f"{what} {figure.value:,.4g} {unit} - {figure.label}"))
         items.append((option.name, f"fit - KV cache {option.fit.kv_cache_method}"))
+        split = option.fit.split_text()
+        if split is not None:  # several GPUs: how the layers divide, and the verdict's numbers
+            items.append((option.name, f"fit on {option.fit.gpu_count} GPUs - {split}"))
     for api in report.apis:
         prices = (
             f"{usd(api.api.input_usd_per_mtok.value)} / {usd(api.api.output_usd_per_mtok.value)}"

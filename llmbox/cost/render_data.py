@@ -47,6 +47,11 @@ def _option(costs: OptionCosts) -> dict[str, Any]:
             "total_gib": fit.total_gib,
             "vram_gib": fit.vram_gib,
             "kv_cache_method": fit.kv_cache_method,
+            "gpu_count": fit.gpu_count,
+            # several GPUs: whole layers per GPU under llama.cpp's --split-mode layer
+            "layers": fit.layers,
+            "layers_per_gpu": fit.layers_per_gpu if fit.split else None,
+            "split": fit.split_text(),
         },
         "throughput_tok_s": _figure(option.throughput),
         "purchase_usd": _figure(option.purchase),

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from llmbox.bench.schema import READABLE_SCHEMA_VERSIONS
-from llmbox.cost.capacity import best_at_level
 from llmbox.cost.catalog import normalise_name
 from llmbox.cost.identity import MANIFEST_NAME, RunManifest, read_manifest
-from llmbox.cost.scenario import ServiceLevel
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,8 @@ class BenchResult:
     failed: int = 0
     ttft_ms_p95: float | None = None  # absent from schema_version 1 files
     itl_ms_p95: float | None = None
+    # how many GPUs NVML saw on the host (metadata.gpu.count); None: no GPU or not recorded
+    gpu_count: int | None = None
 
     @property
     def level(self) -> str:
@@ -119,6 +119,7 @@ def _result_from(data: Any, path: Path) -> BenchResult:
         path=path,
         host=str(_require(metadata, "host", path, "metadata.")),
         gpu_name=str(gpu["name"]) if isinstance(gpu, dict) and gpu.get("name") else None,
+        gpu_count=_gpu_count(gpu, path),
         model_name=str(_require(model, "name", path, "metadata.model.")),
         quantization=str(model["quantization"]) if model.get("quantization") else None,
         concurrency=None if concurrency is None else int(concurrency),
@@ -133,6 +134,19 @@ def _result_from(data: Any, path: Path) -> BenchResult:
         if power is None
         else _number(power, path, "gpu_power_w_mean", positive=True),
     )
+
+
+def _gpu_count(gpu: Any, path: Path) -> int | None:
+    """``metadata.gpu.count``: the GPUs NVML listed on the host (a whole number >= 1)."""
+    if not isinstance(gpu, dict) or gpu.get("count") is None:
+        return None
+    count = gpu["count"]
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(
+            f"bench result {path.name}: metadata.gpu.count is {count!r}, expected a whole "
+            "number >= 1"
+        )
+    return count
 
 
 def _is_bench_result(data: Any) -> bool:
@@ -236,71 +250,3 @@ def read_results(directory: Path | str) -> tuple[list[BenchResult], list[BenchRe
     completed (nothing measured); see :func:`read_results_tree`."""
     tree = read_results_tree(directory)
     return list(tree.results), list(tree.empty)
-
-
-def contradiction(result: BenchResult, gpu_name: str | None) -> str | None:
-    """Why ``result`` cannot stand for an option with ``gpu_name`` (``None``: CPU only),
-    or ``None`` when the run's hardware agrees with the option's."""
-    if result.gpu_name is None and gpu_name is not None:
-        return f"{result.path.name} ran with no GPU (gpu: null), the option has a {gpu_name}"
-    if result.gpu_name is not None and gpu_name is None:
-        return f"{result.path.name} ran on a {result.gpu_name}, the option is CPU only"
-    if result.gpu_name is not None and gpu_name is not None:
-        ours, theirs = normalise_name(gpu_name), normalise_name(result.gpu_name)
-        if ours not in theirs:  # NVML says "NVIDIA GeForce RTX 4090" for "RTX 4090"
-            return f"{result.path.name} ran on a {result.gpu_name}, the option has a {gpu_name}"
-    return None
-
-
-def pick_result(
-    results: list[BenchResult],
-    *,
-    host: str | None,
-    gpu_name: str | None,
-    model_name: str,
-    quantization: str,
-    concurrency: int,
-    service_level: ServiceLevel | None = None,
-) -> BenchResult | None:
-    """The result for this option: by host if given, else by GPU; same model. A host's run
-    whose hardware contradicts the option's GPU (``None``: CPU only) is never used.
-
-    With a service level: the highest-throughput run that met it (``llmbox.cost.capacity``),
-    whatever its load. Without one, or when no run met it: the closed-loop run whose
-    concurrency is the largest not above the scenario's (the load it was measured at is one
-    the option will see), else the lowest concurrency run; a box measured only in open
-    loop, its highest-throughput rate.
-    """
-    candidates = candidate_results(
-        results, host=host, gpu_name=gpu_name, model_name=model_name, quantization=quantization
-    )
-    at_level = best_at_level(candidates, service_level) if service_level is not None else None
-    if at_level is not None or not candidates:
-        return at_level
-    closed = [r for r in candidates if r.concurrency is not None]
-    if not closed:
-        return max(candidates, key=lambda r: (r.output_tok_s, r.path.name))
-    at_or_below = [r for r in closed if (r.concurrency or 0) <= concurrency]
-    if at_or_below:
-        return max(at_or_below, key=lambda r: (r.concurrency or 0, r.output_tok_s))
-    return min(closed, key=lambda r: r.concurrency or 0)
-
-
-def candidate_results(
-    results: list[BenchResult],
-    *,
-    host: str | None,
-    gpu_name: str | None,
-    model_name: str,
-    quantization: str,
-) -> list[BenchResult]:
-    """The runs that may stand for an option: its host's (hardware not contradicting the
-    option's GPU) if it names one, else any run on its GPU model; same model either way."""
-    if host is not None:
-        candidates = [r for r in results if r.host == host and not contradiction(r, gpu_name)]
-    elif gpu_name is None:
-        return []  # a CPU-only option takes figures from its own host's runs only
-    else:
-        wanted = normalise_name(gpu_name)
-        candidates = [r for r in results if r.gpu_name and normalise_name(r.gpu_name) == wanted]
-    return [r for r in candidates if r.matches_model(model_name, quantization)]

@@ -19,6 +19,17 @@ for the whole batch, plus every stream's KV cache. A step of ``n`` streams moves
 ``W``: bytes of the weights one token reads (active parameters x bits per weight);
 ``K``: one stream's KV cache at half the context (a stream midway through its request).
 Compute limits are ignored, so for large batches this is an upper estimate.
+
+**Several GPUs in one box.** llama.cpp's default ``--split-mode layer`` is pipeline
+parallelism (ggml-org/llama.cpp ``docs/multi-gpu.md``): each GPU holds a slice of the
+layers and a token passes through the slices one after another. A decode step of the
+scenario's streams is one micro-batch (far fewer tokens than ``--ubatch-size``, 512), so
+the pipeline never overlaps: each GPU reads its share of the weights while the others
+wait, and the step takes as long as one GPU reading all of them. A split box therefore
+decodes at about **one** GPU's bandwidth, not the sum; the estimate below is one GPU's,
+labelled so, and leaves out the hand-off between GPUs (a little slower still). The split
+buys memory (``llmbox.cost.fit``), not decode speed. (vLLM's tensor parallelism does
+read the GPUs at once; the cost model does not assume it.)
 """
 
 from __future__ import annotations
@@ -36,6 +47,16 @@ from llmbox.cost.scenario import ModelChoice, ServiceLevel
 # Used only when the catalog has no row to calibrate on.
 FALLBACK_EFFICIENCY = 0.65
 RULE = "batched-decode rule: aggregate(n) = aggregate(k) x n/k x (W + kK)/(W + nK)"
+
+
+def split_note(gpu: Gpu, gpu_count: int) -> str:
+    """Why a box with ``gpu_count`` GPUs gets one GPU's decode speed (module docstring)."""
+    return (
+        f"{gpu_count} x {gpu.name} split by layers (llama.cpp --split-mode layer) run one "
+        f"after another for each token, so decoding reads about one GPU's "
+        f"{gpu.bandwidth_gbps:g} GB/s, not the sum ({gpu_count * gpu.bandwidth_gbps:g} GB/s); "
+        "the hand-off between GPUs is not counted"
+    )
 
 
 @dataclass(frozen=True)
@@ -156,16 +177,19 @@ def box_throughput(
     if scenario_tok_s is not None:
         return Figure(scenario_tok_s, Provenance.SCENARIO, "tok_s in scenario")
     row = inputs.catalog.throughput(gpu.name, inputs.shape.name, inputs.quantization)
-    if row is not None:
+    if row is not None and gpu_count == 1:
         single = Figure(row.tg_tok_s, Provenance.CATALOG, f"{row.source}, {row.as_of}")
+    elif row is not None:  # measured on one GPU: for a split box it is an estimate
+        detail = f"one GPU's llama-bench figure ({row.source}, {row.as_of})"
+        detail += f"; {split_note(gpu, gpu_count)}"
+        single = Figure(row.tg_tok_s, Provenance.ESTIMATED, detail)
     else:
         model_gb = weights / 1e9
         detail = (
             f"roofline {gpu.bandwidth_gbps:g} GB/s / {model_gb:.2f} GB x {inputs.calibration.how}"
         )
         if gpu_count > 1:
-            # llama.cpp splits layers across GPUs: one stream reads them one GPU after another
-            detail += "; layers split across GPUs decode no faster than one GPU"
+            detail += f"; {split_note(gpu, gpu_count)}"
         roofline = gpu.bandwidth_gbps / model_gb * inputs.calibration.efficiency
         single = Figure(roofline, Provenance.ESTIMATED, detail)
     if wanted == 1:

@@ -22,6 +22,7 @@ def bench_result(
     output_tok_s: float = 100.0,
     gpu_power_w_mean: float | None = None,
     completed: int = 32,
+    gpu_count: int = 1,
 ) -> dict[str, Any]:
     """A schema_version 1 result, as in the bench contract (unused metrics zeroed)."""
     return {
@@ -32,7 +33,7 @@ def bench_result(
             "engine": {"name": "llama.cpp", "version": "b6000"},
             "model": {"name": model, "quantization": quantization, "sha256": None,
                       "file_bytes": 4920000000},
-            "gpu": None if gpu is None else {"name": gpu, "count": 1, "driver": "550.54",
+            "gpu": None if gpu is None else {"name": gpu, "count": gpu_count, "driver": "550.54",
                                              "cuda": "12.4", "memory_total_mib": 24564},
             "gpu_note": "no NVIDIA GPU: NVML not available" if gpu is None else None,
             "cpu": {"model": "test cpu", "logical_cores": 8},

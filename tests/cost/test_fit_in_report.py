@@ -55,7 +55,7 @@ def test_split_model_estimate_says_it_is_no_faster() -> None:
     (costs,) = build_report(scenario).options
     throughput = costs.option.throughput
     assert throughput.provenance == "estimated"
-    assert "no faster than one GPU" in throughput.detail
+    assert "about one GPU's 1008 GB/s, not the sum (2016 GB/s)" in throughput.detail
     # two GPUs: idle system + 2 x 450 W TDP, not one 4090 PC's measured wall power
     assert costs.option.load_power is not None
     assert costs.option.load_power.value == pytest.approx(47.7 + 2 * 450)
