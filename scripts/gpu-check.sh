@@ -247,6 +247,7 @@ measure() {
     for tool in llama-server llama-bench llama-quantize; do
         [ -x "$bin/$tool" ] || die "$bin/$tool is missing or not executable"
     done
+    record llama_cpp_source "$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["llama_cpp_archive"])' "$here/MANIFEST.json")"
     started=$(now)
     f16="$work/model-$size-f16.gguf"
     model="$work/model-$size-q4_k_m.gguf"

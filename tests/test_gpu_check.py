@@ -19,6 +19,7 @@ import sys
 import tarfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -26,7 +27,13 @@ import yaml
 from llmbox.lab.testhosts import CACHE, REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "gpu-check.sh"
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+# The distribution's own python3 where there is one: no numpy, httpx or llmbox installed,
+# like the GPU machine's, so the bundle's wheels must bring everything the steps import.
+BARE_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").is_file() else sys.executable
+PYTHON = subprocess.run(
+    [BARE_PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+    capture_output=True, text=True, check=True,
+).stdout.strip()  # fmt: skip
 # Made by scripts/setup.d/10-llama-cpp.sh and 12-gpu-check-cpu-tools.sh.
 CPU_TOOLS = {
     "llama-server": CACHE / "llama.cpp" / "bin" / "llama-server",
@@ -39,7 +46,7 @@ TINY_PARAMETERS = 1_443_072  # make_model.py's "tiny" shape, counted by hand in 
 def _run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 300) -> str:
     done = subprocess.run(
         [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False,
-        env=os.environ | {"GPU_CHECK_PYTHON": sys.executable} | (env or {}),
+        env=os.environ | {"GPU_CHECK_PYTHON": BARE_PYTHON} | (env or {}),
     )  # fmt: skip
     assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -132,7 +139,9 @@ def _refusal(unpacked: Path, tmp_path: Path, gpu_line: str, env: dict[str, str])
     done = subprocess.run(
         [str(unpacked / "gpu-check.sh"), "run", "--out", str(out)],
         capture_output=True, text=True, timeout=60, check=False,
-        env=os.environ | {"PATH": f"{stand_in}:{os.environ['PATH']}"} | env,
+        env=os.environ
+        | {"PATH": f"{stand_in}:{os.environ['PATH']}", "GPU_CHECK_PYTHON": BARE_PYTHON}
+        | env,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
@@ -230,7 +239,37 @@ def test_measure_steps_run_from_the_bundle_with_cpu_builds(unpacked: Path, tmp_p
     assert len(list((out / "bench").glob("*.json"))) == 2
     markdown = (out / "summary.md").read_text()
     assert "| conc |" in markdown and "llama-bench (measured)" in markdown
+    _check_roofline_maths(unpacked, out, summary)
     # The key only travelled in the environment: no file the run wrote holds it.
     for written in out.rglob("*"):
         if written.is_file() and "work" not in written.relative_to(out).parts:
             assert key not in written.read_text(errors="replace"), written
+
+
+def _check_roofline_maths(unpacked: Path, out: Path, measured: dict[str, Any]) -> None:
+    """The same results as if NVML had named an H200 (catalog: 4800 GB/s): the roofline is
+    bandwidth / weight bytes per token and each level's share is per-stream tg / that."""
+    sys.path.insert(0, str(unpacked / "work" / "src" / "llama.cpp" / "gguf-py"))
+    try:
+        summary_module = _summary_module()
+        as_h200 = out / "as-h200"
+        as_h200.mkdir()
+        for path in (out / "bench").glob("*.json"):
+            data = json.loads(path.read_text())
+            data["metadata"]["gpu"] = {"name": "NVIDIA H200", "count": 1, "driver": None,
+                                       "cuda": None, "memory_total_mib": None}  # fmt: skip
+            (as_h200 / path.name).write_text(json.dumps(data))
+        model = next((unpacked / "work").glob("model-tiny-q4_k_m.gguf"))
+        summary = summary_module.summarise(as_h200, model, {})
+    finally:
+        sys.path.pop(0)
+    weight_bytes = summary["model"]["weight_bytes_per_token"]
+    assert weight_bytes == measured["model"]["weight_bytes_per_token"]
+    # tied embeddings: every tensor is read; the file adds only metadata and the vocabulary
+    assert 0.5 * summary["model"]["file_bytes"] < weight_bytes < summary["model"]["file_bytes"]
+    roofline = summary["roofline"]["tg_tok_s"]
+    assert roofline == pytest.approx(4800e9 / weight_bytes)
+    assert "4800 GB/s" in summary["roofline"]["note"]
+    assert summary["roofline"]["note"].startswith("estimated:")
+    for level in summary["levels"]:
+        assert level["tg_share_of_roofline"] == pytest.approx(level["per_stream_tok_s"] / roofline)

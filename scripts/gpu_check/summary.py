@@ -150,6 +150,12 @@ def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _count(parameters: int | None) -> str:
+    if parameters is None:
+        return "n/a"
+    return f"{parameters / 1e9:.2f} B" if parameters >= 1e9 else f"{parameters / 1e6:.2f} M"
+
+
 def markdown(summary: dict[str, Any]) -> str:
     run, gpu, bench = summary["run"], summary["gpu"], summary["llama_bench"]
     lines = [
@@ -158,11 +164,12 @@ def markdown(summary: dict[str, Any]) -> str:
         f"- GPU: {gpu['name'] if gpu else 'none'} (compute capability "
         f"{run.get('compute_cap', 'n/a')}, driver {gpu['driver'] if gpu else 'n/a'}); "
         f"CUDA compiler {run.get('nvcc', 'n/a')}",
-        f"- llama.cpp {summary['engine'].get('version')}, built in {run.get('build_s', 'n/a')} s "
+        f"- llama.cpp {summary['engine'].get('version')} from "
+        f"{run.get('llama_cpp_source', 'n/a')}, built in {run.get('build_s', 'n/a')} s "
         f"with {run.get('cmake_cuda_args', 'n/a')}",
         f"- CUDA libraries llama-server loads: {run.get('cuda_libraries', 'n/a')}",
         f"- model: random-weight Llama shape {run.get('model_size')}, "
-        f"{run.get('parameters', 0) / 1e9:.2f} B parameters, Q4_K_M "
+        f"{_count(run.get('parameters'))} parameters, Q4_K_M "
         f"{summary['model']['file_bytes'] / 2**20:.0f} MiB (measured file size)",
         f"- llama-bench (measured): pp{bench['n_prompt']} {bench['pp_tok_s']:.1f} tok/s, "
         f"tg{bench['n_gen']} {bench['tg_tok_s']:.1f} tok/s"
