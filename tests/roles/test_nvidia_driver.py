@@ -415,3 +415,18 @@ def test_runfile_driver_is_kept_by_the_cloud_policy_and_never_overwritten(
     ) in kept.stdout
     assert "FACTS present=True count=1 version=595.58.03" in kept.stdout
     _assert_only_the_uvm_loader_added(host)
+
+
+@pytest.mark.parametrize(
+    "table", ["main.yml", "Debian-12.yml", "Debian-13.yml", "Ubuntu-22.yml", "Ubuntu-24.yml"]
+)
+def test_every_driver_table_names_its_source_and_date(table: str) -> None:
+    """Package names, branches, repository and keyring: each file says where they come
+    from and when that was read."""
+    text = (ROLE / "vars" / table).read_text()
+    comments = " ".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    assert "2026-11-30" in comments or "2026-02-05" in comments, table
+    assert any(
+        source in comments
+        for source in ("NVIDIA Driver Installation Guide", "wiki.debian.org", "Ubuntu Server")
+    ), table
