@@ -266,6 +266,14 @@ measure() {
         LLAMA_API_KEY="$("$py" -c 'import secrets; print(secrets.token_urlsafe(24))')"
     fi
     export LLAMA_API_KEY  # llama-server reads it from here (--api-key would show in ps)
+    # llama-bench's usual pp512/tg128 on its own, comparable with published tables; its
+    # JSON also says which backend and GPU it ran on (all layers offloaded by default).
+    echo "llama-bench pp512/tg128 (log: $out/llama-bench.log)"
+    started=$(now)
+    "$bin/llama-bench" -m "$model" -p 512 -n 128 -r 3 -o json >"$out/llama-bench.json" \
+        2>"$out/llama-bench.log" ||
+        { tail -n 40 "$out/llama-bench.log" >&2; die "llama-bench failed (log: $out/llama-bench.log)"; }
+    record llama_bench_s "$(( $(now) - started ))"
     echo "starting llama-server on 127.0.0.1 (log: $out/llama-server.log)"
     start_server "$model"
     echo "llmbox bench at concurrency $levels, $requests requests each, llama-bench first"
@@ -281,7 +289,7 @@ measure() {
     server_pid=""
     record total_s "$(( $(now) - run_started ))"
     "$py" "$here/gpu_check/summary.py" --bench-dir "$out/bench" --model-file "$model" \
-        --run-info "$out/run-info.json" --out "$out"
+        --run-info "$out/run-info.json" --llama-bench-json "$out/llama-bench.json" --out "$out"
     echo "written: $out/summary.md, $out/summary.json, $out/bench/*.json"
 }
 

@@ -228,6 +228,9 @@ def test_measure_steps_run_from_the_bundle_with_cpu_builds(unpacked: Path, tmp_p
     assert summary["model"]["file_bytes"] < 2_000_000
     assert summary["engine"]["name"] == "llama.cpp"
     assert summary["llama_bench"]["tg_tok_s"] > 0
+    standard = summary["llama_bench_standard"]
+    assert standard["backends"] == "CPU"  # on the GPU machine: CUDA
+    assert standard["pp512_tok_s"] > 0 and standard["tg128_tok_s"] > 0
     assert [level["concurrency"] for level in summary["levels"]] == [1, 2]
     for level in summary["levels"]:
         assert (level["completed"], level["failed"]) == (4, 0)
@@ -238,7 +241,7 @@ def test_measure_steps_run_from_the_bundle_with_cpu_builds(unpacked: Path, tmp_p
     assert "skipped" in summary["vllm"]
     assert len(list((out / "bench").glob("*.json"))) == 2
     markdown = (out / "summary.md").read_text()
-    assert "| conc |" in markdown and "llama-bench (measured)" in markdown
+    assert "| conc |" in markdown and "llama-bench pp512 " in markdown
     _check_roofline_maths(unpacked, out, summary)
     # The key only travelled in the environment: no file the run wrote holds it.
     for written in out.rglob("*"):

@@ -103,7 +103,28 @@ def level_row(result: BenchResult, roofline_tok_s: float | None) -> dict[str, An
     }
 
 
-def summarise(bench_dir: Path, model_file: Path, run_info: dict[str, Any]) -> dict[str, Any]:
+def standard_llama_bench(path: Path | None) -> dict[str, Any] | None:
+    """pp512 and tg128 from ``llama-bench -o json`` (means and standard deviations), with
+    the backend and GPU it reports."""
+    if path is None:
+        return None
+    rows: list[dict[str, Any]] = json.loads(path.read_text())
+    pp = next(r for r in rows if r["n_gen"] == 0)
+    tg = next(r for r in rows if r["n_prompt"] == 0)
+    return {
+        "pp512_tok_s": pp["avg_ts"], "pp512_tok_s_std": pp["stddev_ts"],
+        "tg128_tok_s": tg["avg_ts"], "tg128_tok_s_std": tg["stddev_ts"],
+        "backends": tg.get("backends"), "gpu_info": tg.get("gpu_info"),
+        "n_gpu_layers": tg.get("n_gpu_layers"), "flash_attn": tg.get("flash_attn"),
+    }  # fmt: skip
+
+
+def summarise(
+    bench_dir: Path,
+    model_file: Path,
+    run_info: dict[str, Any],
+    llama_bench_json: Path | None = None,
+) -> dict[str, Any]:
     results = sorted(
         (read_result(p) for p in bench_dir.glob("*.json")),
         key=lambda r: r.metadata.settings.concurrency or 0,
@@ -135,6 +156,7 @@ def summarise(bench_dir: Path, model_file: Path, run_info: dict[str, Any]) -> di
             "weight_bytes_per_token": bytes_per_token,
         },
         "llama_bench": ceiling.model_dump() if ceiling else None,
+        "llama_bench_standard": standard_llama_bench(llama_bench_json),
         "roofline": {
             "bandwidth_gb_s": bandwidth.gb_s if bandwidth else None,
             "tg_tok_s": roofline,
@@ -156,6 +178,17 @@ def _count(parameters: int | None) -> str:
     return f"{parameters / 1e9:.2f} B" if parameters >= 1e9 else f"{parameters / 1e6:.2f} M"
 
 
+def _standard_line(standard: dict[str, Any] | None) -> str:
+    if standard is None:
+        return "- llama-bench pp512/tg128: not run"
+    return (
+        f"- llama-bench pp512 {standard['pp512_tok_s']:.1f} ± {standard['pp512_tok_s_std']:.1f}"
+        f" tok/s, tg128 {standard['tg128_tok_s']:.1f} ± {standard['tg128_tok_s_std']:.1f} tok/s "
+        f"(measured, 3 runs; backend {standard['backends']}, GPU "
+        f"{standard['gpu_info'] or 'none'}, n_gpu_layers {standard['n_gpu_layers']})"
+    )
+
+
 def markdown(summary: dict[str, Any]) -> str:
     run, gpu, bench = summary["run"], summary["gpu"], summary["llama_bench"]
     lines = [
@@ -171,15 +204,18 @@ def markdown(summary: dict[str, Any]) -> str:
         f"- model: random-weight Llama shape {run.get('model_size')}, "
         f"{_count(run.get('parameters'))} parameters, Q4_K_M "
         f"{summary['model']['file_bytes'] / 2**20:.0f} MiB (measured file size)",
-        f"- llama-bench (measured): pp{bench['n_prompt']} {bench['pp_tok_s']:.1f} tok/s, "
+        f"- llama-bench as llmbox bench's ceiling (measured): pp{bench['n_prompt']} "
+        f"{bench['pp_tok_s']:.1f} tok/s, "
         f"tg{bench['n_gen']} {bench['tg_tok_s']:.1f} tok/s"
         if bench
         else "- llama-bench: not run",
+        _standard_line(summary["llama_bench_standard"]),
         f"- roofline tg: {_fmt(summary['roofline']['tg_tok_s'], '.0f')} tok/s per stream "
         f"({summary['roofline']['note']})",
         f"- whole run: {run.get('total_s', 'n/a')} s (build {run.get('build_s', 'n/a')}, "
         f"model {run.get('model_s', 'n/a')}, quantise {run.get('quantize_s', 'n/a')}, "
-        f"llama-bench and llmbox bench {run.get('bench_s', 'n/a')}; measured)",
+        f"llama-bench {run.get('llama_bench_s', 'n/a')}, llmbox bench with its ceiling "
+        f"{run.get('bench_s', 'n/a')}; measured)",
         f"- vLLM: {summary['vllm']}",
         "",
         "llmbox bench (measured; power from NVML):",
@@ -205,9 +241,11 @@ def main() -> None:
     parser.add_argument("--bench-dir", type=Path, required=True)
     parser.add_argument("--model-file", type=Path, required=True)
     parser.add_argument("--run-info", type=Path, required=True, help="JSON the script wrote")
+    parser.add_argument("--llama-bench-json", type=Path, help="llama-bench -o json output")
     parser.add_argument("--out", type=Path, required=True, help="folder for summary.*")
     args = parser.parse_args()
-    summary = summarise(args.bench_dir, args.model_file, json.loads(args.run_info.read_text()))
+    run_info = json.loads(args.run_info.read_text())
+    summary = summarise(args.bench_dir, args.model_file, run_info, args.llama_bench_json)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     text = markdown(summary)
     (args.out / "summary.md").write_text(text)
