@@ -77,12 +77,16 @@ def gpus_seen(run: HostRun) -> tuple[str | None, int | None]:
 
 
 def hardware_notes(runs: Sequence[HostRun], catalog: Catalog) -> list[str]:
-    """A note for each benchmarked host whose GPUs (model and count, as NVML listed them)
-    are not the hardware its ``llm_benchmark_hardware`` names; a 2-GPU host priced as a
-    1-GPU build is said to be so, with the catalog builds that match what was seen."""
+    """A note for each benchmarked host with the GPU model its ``llm_benchmark_hardware``
+    names but another number of them (as NVML listed them): a 2-GPU host priced as a
+    1-GPU build is said to be so, with the catalog builds that match what was seen. (A run
+    on another GPU model, or none, is already a note of :func:`result_notes`.)"""
     notes = []
     for run in runs:
         gpu, count = gpus_seen(run)
+        wanted = run.manifest.hardware.catalog_gpu(catalog)
+        if gpu is None or wanted is None or normalise_name(wanted) not in normalise_name(gpu):
+            continue
         reason = hardware_mismatch(run.manifest.hardware, catalog, gpu, count)
         if reason is not None:
             where = f"llm_benchmark_hardware, run {run.manifest.run_id}"

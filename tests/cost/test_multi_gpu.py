@@ -247,3 +247,20 @@ def test_a_loose_two_gpu_result_goes_to_the_two_gpu_build_only(
     out = json.loads(CliRunner().invoke(report, args).stdout)
     provenance = {o["name"]: o["throughput_tok_s"]["provenance"] for o in out["options"]}
     assert provenance == {DUAL: "measured", "pc-i7-13700k-rtx3060": "estimated"}
+
+
+def test_a_run_on_another_gpu_model_is_noted_once(
+    tmp_path: Path, make_bench_result: MakeResult
+) -> None:
+    folder = tmp_path / "results" / "ws-2gpu" / "r1"
+    folder.mkdir(parents=True)
+    (folder / "a.json").write_text(json.dumps(make_bench_result(host="ws-2gpu", gpu=None)))
+    manifest = {"manifest_version": 1, "run_id": "r1", "host": "ws-2gpu", "created_at": "x",
+                "engine": "llama_cpp", "hardware": {"build": DUAL}, "gpu_seen": None,
+                "result_files": ["a.json"]}  # fmt: skip
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    notes = [n for n in _measured_report(tmp_path)["notes"] if "ws-2gpu" in n]
+    assert notes == [
+        "not used as measured: a.json ran with no GPU (gpu: null), the option has a RTX 3060 "
+        "(ws-2gpu)"
+    ]
