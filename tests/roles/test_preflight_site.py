@@ -129,7 +129,7 @@ def test_gpu_shaped_host_passes_the_pre_tasks_with_cuda_toolkit_in_the_play(
     assert (
         "llama_cpp : Assert nvcc is installed, or installed by cuda_toolkit before the build" in ran
     )
-    assert "nvidia-smi does not answer on" in result.stdout  # memory checked after the driver
+    assert "nvidia-smi reports no GPU memory on" in result.stdout  # memory checked after the driver
     _untouched(host)
 
 
