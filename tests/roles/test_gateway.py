@@ -239,7 +239,7 @@ def test_bench_through_the_gateway(served_gateway: ServedGateway, tmp_path: Path
         env=os.environ | {"GW_BENCH_KEY": KEYS["team-a"]},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (result,) = [json.loads(p.read_text()) for p in out.rglob("*.json")]
+    (result,) = [json.loads(p.read_text())["metrics"] for p in out.rglob("*.json")]
     assert result["completed"] == 4 and result["failed"] == 0
     assert result["output_tok_s"] > 0
 
@@ -316,7 +316,11 @@ def fleet(
         site = play("playbooks/site.yml", {"llm_servers": list(servers)}, dict(office_vars))
         if site.rc != 0:
             pytest.fail(f"site.yml failed:\n{site.stdout[-6000:]}", pytrace=False)
-        gateway_vars = {**office_vars, **KEY_VARS, "gateway_ca_dir": str(ca_dir)}
+        # Admin = the controller alone, so the engines' rules show the gateway's own entry.
+        gateway_vars = {
+            **office_vars, **KEY_VARS, "gateway_ca_dir": str(ca_dir),
+            "firewall_admin_networks": [f"{test_network.bridge_address}/32"],
+        }  # fmt: skip
         converge = play("playbooks/gateway.yml", groups, gateway_vars)
         if converge.rc != 0:
             pytest.fail(f"gateway.yml failed:\n{converge.stdout[-6000:]}", pytrace=False)
@@ -342,16 +346,22 @@ def bench(
         capture_output=True, text=True, timeout=900, check=False,
         env=os.environ | {"GW_BENCH_KEY": key},
     )  # fmt: skip
-    results = [json.loads(p.read_text()) for p in out.rglob("*.json")]
+    results = [json.loads(p.read_text())["metrics"] for p in out.rglob("*.json")]
     assert len(results) == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     return results[0] | {"_rc": proc.returncode}
 
 
+def _connects(source: TestHost, address: str, port: int) -> bool:
+    probe = f"import socket; socket.create_connection(('{address}', {port}), 3)"
+    return source.ssh(f'python3 -c "{probe}"', check=False).returncode == 0
+
+
 def test_engines_accept_only_the_gateway_and_admins(fleet: Fleet) -> None:
-    for server in fleet.servers:
-        rules = server.ssh("cat /etc/llmbox/firewall.nft").stdout
-        assert f"{fleet.gateway.address}/32" in rules, rules
-        assert "tcp dport 8080" in rules
+    first, second = fleet.servers
+    rules = first.ssh("cat /etc/llmbox/firewall.nft").stdout
+    assert f"{fleet.gateway.address}/32" in rules, rules
+    assert _connects(fleet.gateway, first.address, 8080)
+    assert not _connects(second, first.address, 8080), "a non-gateway host reached the engine"
     assert f"tcp dport {PORT}" in fleet.gateway.ssh("cat /etc/llmbox/firewall.nft").stdout
 
 
@@ -391,7 +401,7 @@ def test_kill_9_of_one_backend_under_load(fleet: Fleet, tmp_path: Path) -> None:
         for _ in range(6)
     ]
     output, _ = run.communicate(timeout=900)
-    (result,) = [json.loads(p.read_text()) for p in out.rglob("*.json")]
+    (result,) = [json.loads(p.read_text())["metrics"] for p in out.rglob("*.json")]
     print(f"measured: kill -9 of {victim.name} during a c=4 run of 40 requests: "
           f"{result['failed']} failed, {result['completed']} completed")  # fmt: skip
     assert after == [200] * 6, after

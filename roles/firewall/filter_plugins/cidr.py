@@ -18,9 +18,12 @@ def invalid_cidrs(values: list[Any]) -> list[str]:
 
 
 def cidrs_of_family(values: list[str], version: int) -> list[str]:
-    """The entries of one IP version (4 or 6), normalised."""
+    """The entries of one IP version (4 or 6), normalised and collapsed: nft refuses an
+    interval set whose elements overlap (a gateway's /32 inside an admin /24)."""
     networks = (ipaddress.ip_network(str(v), strict=True) for v in values)
-    return [str(n) for n in networks if n.version == version]
+    return [
+        str(n) for n in ipaddress.collapse_addresses(n for n in networks if n.version == version)
+    ]
 
 
 def address_in_cidrs(address: str, values: list[str]) -> bool:
