@@ -234,7 +234,9 @@ def test_measure_steps_run_from_the_bundle_with_cpu_builds(unpacked: Path, tmp_p
     assert [level["concurrency"] for level in summary["levels"]] == [1, 2]
     for level in summary["levels"]:
         assert (level["completed"], level["failed"]) == (4, 0)
-        assert level["tg_share_of_llama_bench"] > 0
+        assert level["tg_share_of_llama_bench"] == pytest.approx(
+            level["server_tg_tok_s_mean"] / summary["llama_bench"]["tg_tok_s"]
+        )
         assert level["tg_share_of_roofline"] is None  # no GPU, no roofline
     assert summary["gpu"] is None
     assert summary["roofline"]["note"].startswith("not computed: no GPU")
@@ -275,4 +277,6 @@ def _check_roofline_maths(unpacked: Path, out: Path, measured: dict[str, Any]) -
     assert "4800 GB/s" in summary["roofline"]["note"]
     assert summary["roofline"]["note"].startswith("estimated:")
     for level in summary["levels"]:
-        assert level["tg_share_of_roofline"] == pytest.approx(level["per_stream_tok_s"] / roofline)
+        assert level["tg_share_of_roofline"] == pytest.approx(
+            level["server_tg_tok_s_mean"] / roofline
+        )

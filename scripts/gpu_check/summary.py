@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Reads what `gpu-check.sh run` measured and writes summary.json and summary.md.
 
-Per load level of `llmbox bench`: the server's generation speed per stream as a share of
-llama-bench's tg (same model file, same GPU, no server in the way) and of the bandwidth
-roofline, plus watts and tokens per joule from NVML. The roofline is an estimate: a
-generated token reads every weight once (the output layer is the token embedding table,
-tied, so it is read whole), so at most bandwidth / weight bytes tokens per second per
-stream; KV-cache and activation traffic is left out, which is small at these lengths.
+Per load level of `llmbox bench`: the server's generation speed per request (llama.cpp's
+own timings) as a share of llama-bench's tg (same model file, same GPU, same generated
+length, no server in the way) and of the bandwidth roofline, plus watts and tokens per
+joule from NVML. The roofline is an estimate: a generated token reads every weight once
+(the output layer is the token embedding table, tied, so it is read whole), so at most
+bandwidth / weight bytes tokens per second per stream; KV-cache and activation traffic
+is left out, which is small at these lengths.
 """
 
 from __future__ import annotations
@@ -85,19 +86,26 @@ def share(part: float | None, whole: float | None) -> float | None:
     return part / whole if part is not None and whole else None
 
 
-def level_row(result: BenchResult, roofline_tok_s: float | None) -> dict[str, Any]:
+def level_row(
+    result: BenchResult, ceiling_tg_tok_s: float | None, roofline_tok_s: float | None
+) -> dict[str, Any]:
+    """One load level. The server's tg is llama.cpp's own decode speed per request
+    (timings.predicted_per_second, mean): measured inside the server, so SSE chunks that
+    reach the client bunched together do not inflate it as they can the client's
+    per-stream figure, which is kept beside it with llmbox bench's own share."""
     metrics, settings = result.metrics, result.metadata.settings
-    per_stream = metrics.output_tok_s_per_stream_mean
+    server_tg = metrics.server_tg_tok_s_mean
     return {
         "concurrency": settings.concurrency,
         "completed": metrics.completed,
         "failed": metrics.failed,
         "output_tok_s": metrics.output_tok_s,
-        "per_stream_tok_s": per_stream,
-        "server_tg_tok_s_mean": metrics.server_tg_tok_s_mean,
+        "server_tg_tok_s_mean": server_tg,
+        "tg_share_of_llama_bench": share(server_tg, ceiling_tg_tok_s),
+        "tg_share_of_roofline": share(server_tg, roofline_tok_s),
+        "client_per_stream_tok_s": metrics.output_tok_s_per_stream_mean,
+        "client_share_of_llama_bench": metrics.tg_fraction_of_ceiling,
         "ttft_ms_p50": metrics.ttft_ms_p50,
-        "tg_share_of_llama_bench": metrics.tg_fraction_of_ceiling,
-        "tg_share_of_roofline": share(per_stream, roofline_tok_s),
         "gpu_power_w_mean": metrics.gpu_power_w_mean,
         "tokens_per_joule": metrics.tokens_per_joule,
     }
@@ -162,7 +170,7 @@ def summarise(
             "tg_tok_s": roofline,
             "note": roofline_note,
         },
-        "levels": [level_row(r, roofline) for r in results],
+        "levels": [level_row(r, ceiling.tg_tok_s if ceiling else None, roofline) for r in results],
         "vllm": "skipped: vLLM's CUDA wheel and the torch it needs are several GB, too "
         "large for the offline bundle",
     }
@@ -218,18 +226,21 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{run.get('bench_s', 'n/a')}; measured)",
         f"- vLLM: {summary['vllm']}",
         "",
-        "llmbox bench (measured; power from NVML):",
+        "llmbox bench (measured; power from NVML). Server tg: llama.cpp's own decode speed "
+        "per request (timings.predicted_per_second, mean), the figure the shares use; "
+        "client tok/s per stream: as llmbox bench sees the stream arrive.",
         "",
-        "| conc | ok/failed | tok/s | tok/s per stream | of llama-bench tg | of roofline "
-        "| W | tok/J | TTFT p50 ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| conc | ok/failed | tok/s | server tg tok/s | of llama-bench tg | of roofline "
+        "| client tok/s per stream | W | tok/J | TTFT p50 ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary["levels"]:
         lines.append(
             f"| {row['concurrency']} | {row['completed']}/{row['failed']} "
-            f"| {row['output_tok_s']:.1f} | {_fmt(row['per_stream_tok_s'], '.1f')} "
+            f"| {row['output_tok_s']:.1f} | {_fmt(row['server_tg_tok_s_mean'], '.1f')} "
             f"| {_fmt(row['tg_share_of_llama_bench'], '.0%')} "
             f"| {_fmt(row['tg_share_of_roofline'], '.0%')} "
+            f"| {_fmt(row['client_per_stream_tok_s'], '.1f')} "
             f"| {_fmt(row['gpu_power_w_mean'], '.0f')} | {_fmt(row['tokens_per_joule'], '.2f')} "
             f"| {_fmt(row['ttft_ms_p50'], '.0f')} |"
         )
