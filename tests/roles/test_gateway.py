@@ -1,7 +1,8 @@
 """playbooks/gateway.yml (role gateway, HAProxy) on booted test hosts.
 
-Local shape: one Debian 12 host serves llama.cpp on loopback (site.yml) and is its own
-gateway: HTTPS with the private CA, per-owner keys, the owner (never the key) in the log.
+Local shape (Debian 12 and 13): a host serves llama.cpp on loopback (site.yml) and is its
+own gateway: HTTPS with the private CA, per-owner keys, the owner (never the key) in the log.
+Fleet shape (Debian 12): two serving hosts behind a third, the gateway.
 """
 
 from __future__ import annotations
@@ -112,19 +113,21 @@ class ServedGateway:
         return ssl.create_default_context(cafile=str(self.ca_file))
 
 
-@pytest.fixture(scope="module")
+# Debian 12 ships HAProxy 2.6, Debian 13 3.0.
+@pytest.fixture(scope="module", params=["debian12", "debian13"])
 def served_gateway(
-    test_network: Any,
+    request: pytest.FixtureRequest,
+    test_network: Any,  # its apt-cacher-ng is the guests' package source
     ssh_keypair: Any,
-    apt_proxy: str,
     office_vars: dict[str, object],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServedGateway]:
-    """A Debian 12 host in llm_servers and llm_gateways: llama.cpp on 127.0.0.1:8080,
-    the gateway on :8443, converged twice and once in check mode."""
+    """A host in llm_servers and llm_gateways: llama.cpp on 127.0.0.1:8080, the gateway
+    on :8443, converged twice and once in check mode."""
     pool = TestHostPool(test_network, ssh_keypair)
     try:
-        host = pool.boot("debian12", "gw-local-d12")
+        distro = str(request.param)
+        host = pool.boot(distro, f"gw-local-d{distro[-2:]}")
         ca_dir = tmp_path_factory.mktemp("gateway-ca") / "ca"
         site_vars = {**office_vars, "llama_cpp_host": "127.0.0.1"}
         gateway_vars = {**site_vars, **KEY_VARS, "gateway_ca_dir": str(ca_dir)}
@@ -252,7 +255,7 @@ def test_unit_is_unprivileged_and_exposure_recorded(served_gateway: ServedGatewa
     exposure = float(
         re.findall(r"Overall exposure level for haproxy.service: (\d+\.\d+)", analysis)[0]
     )
-    print(f"systemd-analyze security haproxy.service (debian12): {exposure}")
+    print(f"measured: systemd-analyze security haproxy.service ({host.distro}): {exposure}")
     assert exposure <= EXPOSURE_GOAL, analysis[-3000:]
 
 
