@@ -15,9 +15,12 @@ TEST_API_KEY = "llmbox-test-key-5f0c2a9e"  # a test-only key for the throw-away 
 
 @dataclass(frozen=True)
 class OfficeConverge:
-    """site.yml on the office pair: first run, idempotent second run, check-mode run."""
+    """site.yml on the office pair: first run; a second and a check-mode run that apply
+    every task (llmbox_full_converge), so they prove the roles idempotent and check-mode
+    clean; a plain re-run, which takes the converge-stamp fast path."""
 
     hosts: tuple[TestHost, TestHost]
     first: PlaybookResult
     second: PlaybookResult
     check: PlaybookResult
+    fast: PlaybookResult
