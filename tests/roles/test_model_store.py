@@ -115,9 +115,13 @@ def test_start_check_of_a_20_gb_model_takes_under_a_second(
 
 
 @pytest.fixture
-def http_file(tmp_path: Path, test_network: TestNetwork) -> Iterator[tuple[str, bytes]]:
-    """A file served over HTTP on the test bridge (the test hosts' side of this machine)."""
-    content = b"GGUF" + bytes(range(256)) * 4096
+def http_file(
+    tmp_path: Path, test_network: TestNetwork, smollm2_gguf: Path
+) -> Iterator[tuple[str, bytes]]:
+    """A file served over HTTP on the test bridge (the test hosts' side of this machine):
+    SmolLM2's first 8 MiB, its whole GGUF header (the preflights read its context)."""
+    with smollm2_gguf.open("rb") as model:
+        content = model.read(8 << 20)
     (tmp_path / "tiny.gguf").write_bytes(content)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer((test_network.bridge_address, 0), handler)
@@ -157,6 +161,7 @@ def test_url_download_is_verified_before_it_is_installed(
         assert installed.sha256sum == hashlib.sha256(content).hexdigest()
         assert installed.size == len(content)
         again = run_playbook("playbooks/site.yml", [host], right, tags=["model_store"])
+        assert again.rc == 0, again.stdout[-4000:]
         assert again.stats[host.name]["changed"] == 0
     finally:
         host.ssh("rm -f /var/lib/llmbox/models/tiny.gguf")

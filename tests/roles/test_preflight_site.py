@@ -133,6 +133,19 @@ def test_gpu_shaped_host_passes_the_pre_tasks_with_cuda_toolkit_in_the_play(
     _untouched(host)
 
 
+def test_gpu_shaped_host_reaches_the_driver_role(
+    hosts: dict[str, TestHost], smollm2_vars: dict[str, Any]
+) -> None:
+    """Past the pre_tasks, the play goes on into the driver role's install phase (run in
+    --check: this host has no NVIDIA repository to install from, and must stay as it is)."""
+    host = hosts["gpu"]
+    result = run_playbook("playbooks/site.yml", [host], smollm2_vars, check=True)
+    ran = _tasks(result)
+    install = [t for t in ran if t.startswith("nvidia_driver : Install the headers of the running")]
+    assert install, result.stdout[-6000:]
+    _untouched(host)
+
+
 def test_cuda_backend_without_a_toolkit_in_the_play_says_why(
     hosts: dict[str, TestHost], smollm2_vars: dict[str, Any], tmp_path: Path
 ) -> None:
