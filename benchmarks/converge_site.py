@@ -49,26 +49,31 @@ def timed_converge(
     hosts: list[TestHost],
     label: str,
     build_cache: Path = LLAMA_CPP_BUILD_CACHE,
+    full: bool = False,
 ) -> dict[str, Any]:
+    """``full``: every task re-applied (llmbox_full_converge), not the converge-stamp fast path."""
     with console.status(f"{label}: site.yml on {len(hosts)} host(s)"):
         load_before = os.getloadavg()[0]
         started = time.monotonic()
         result = run_playbook(
             "playbooks/site.yml",
             hosts,
-            offline_site_vars(network, TEST_API_KEY, build_cache=build_cache),
+            offline_site_vars(network, TEST_API_KEY, build_cache=build_cache)
+            | ({"llmbox_full_converge": True} if full else {}),
         )
         seconds = time.monotonic() - started
     if result.rc != 0:
         console.print(result.stdout[-5000:])
         raise SystemExit(f"{label}: site.yml failed (rc={result.rc})")
     built = "Compile llama-server" in result.stdout
+    fast = "unchanged since the last complete converge" in result.stdout
     console.print(f"{label}: {seconds:.1f} s, changed={result.changed()}, built={built}")
     return {
         "seconds": round(seconds, 2),
         "hosts": len(hosts),
         "changed": result.changed(),
         "compiled_llama_cpp": built,
+        "fast_path": fast,
         "load_avg_1m_before": round(load_before, 2),  # the machine is shared: context
     }
 
@@ -105,7 +110,10 @@ def main() -> None:
         one = [pool.boot("debian12", "bench-one")]
         runs["boot_one_host_s"] = round(time.monotonic() - started, 2)
         runs["fresh_one_host"] = timed_converge(network, one, "fresh host, cached build")
-        runs["rerun_one_host"] = timed_converge(network, one, "idempotent re-run")
+        runs["rerun_one_host"] = timed_converge(network, one, "idempotent re-run (fast path)")
+        runs["rerun_one_host_full"] = timed_converge(
+            network, one, "idempotent re-run, every task", full=True
+        )
         pool.stop_all()
 
         many = [pool.boot("debian12", f"bench-p{i}") for i in range(args.parallel)]
@@ -113,6 +121,9 @@ def main() -> None:
             network, many, f"{args.parallel} fresh hosts at once"
         )
         runs["rerun_parallel"] = timed_converge(network, many, f"re-run on {args.parallel} hosts")
+        runs["rerun_parallel_full"] = timed_converge(
+            network, many, f"re-run on {args.parallel} hosts, every task", full=True
+        )
     finally:
         pool.stop_all()
         network.down()
@@ -130,6 +141,10 @@ def main() -> None:
             "kernel": platform.release(),
         },
         "profile": "CPU (llama.cpp from the controller cache), SmolLM2-135M from its wheel",
+        "reruns": (
+            "rerun_*: the converge-stamp fast path (playbooks/tasks/converge_stamp_check.yml);"
+            " rerun_*_full: every task applied again (-e llmbox_full_converge=true)"
+        ),
         "runs": runs,
         "parallel_vs_one": {
             "hosts": args.parallel,
