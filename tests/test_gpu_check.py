@@ -207,9 +207,7 @@ def test_tiny_shape_parameter_count_by_hand() -> None:
 @pytest.mark.timeout(240)
 def test_measure_steps_run_from_the_bundle_with_cpu_builds(unpacked: Path, tmp_path: Path) -> None:
     missing = [str(path) for path in CPU_TOOLS.values() if not path.is_file()]
-    assert not missing, (
-        f"run scripts/setup.d/10-llama-cpp.sh: {missing}"
-    )
+    assert not missing, f"run scripts/setup.d/10-llama-cpp.sh: {missing}"
     tools = tmp_path / "bin"
     tools.mkdir()
     for name, path in CPU_TOOLS.items():
