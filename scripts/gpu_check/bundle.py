@@ -20,7 +20,6 @@ vLLM is not bundled: its CUDA wheel and the torch it pulls are several GB.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import io
 import json
@@ -217,14 +216,6 @@ def add_text(tar: tarfile.TarFile, name: str, text: str, mode: int = 0o644) -> N
     tar.addfile(info, io.BytesIO(data))
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="the bundle to write, e.g. gpu-check.tar")
@@ -259,6 +250,8 @@ def main() -> None:
     if not args.out.name.endswith(".tar"):
         sys.exit(f"{args.out}: the bundle is a plain tar file; name it *.tar")
     archive, subdir = source_archive()
+    from llmbox.bench.hostinfo import sha256_of  # noqa: PLC0415  (repo on sys.path: source_archive)
+
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gpu-check-bundle-") as tmp:
         work = Path(tmp)
@@ -268,7 +261,7 @@ def main() -> None:
         manifest = {
             "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "llama_cpp_archive": archive.name,
-            "llama_cpp_archive_sha256": sha256(archive),
+            "llama_cpp_archive_sha256": sha256_of(archive),
             "source": counts,
             "arch": args.arch,
             "pythons": pythons,
