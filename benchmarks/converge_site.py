@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -44,6 +45,21 @@ RESULT = REPO_ROOT / "benchmarks" / "results" / "converge.json"
 console = Console(stderr=True)
 
 
+def busy_core_seconds() -> float:
+    """CPU seconds spent busy by the whole machine so far (all cores, /proc/stat): the
+    controller, ssh and every test host share these cores, so this is what a converge
+    costs the machine (other work running at the same time is included: see the load)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def controller_cpu_seconds() -> float:
+    """CPU seconds of ansible-playbook and everything it ran on the controller (ssh)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_converge(
     network: TestNetwork,
     hosts: list[TestHost],
@@ -54,6 +70,7 @@ def timed_converge(
     """``full``: every task re-applied (llmbox_full_converge), not the converge-stamp fast path."""
     with console.status(f"{label}: site.yml on {len(hosts)} host(s)"):
         load_before = os.getloadavg()[0]
+        busy_before, controller_before = busy_core_seconds(), controller_cpu_seconds()
         started = time.monotonic()
         result = run_playbook(
             "playbooks/site.yml",
@@ -62,6 +79,8 @@ def timed_converge(
             | ({"llmbox_full_converge": True} if full else {}),
         )
         seconds = time.monotonic() - started
+        busy = busy_core_seconds() - busy_before
+        controller = controller_cpu_seconds() - controller_before
     if result.rc != 0:
         console.print(result.stdout[-5000:])
         raise SystemExit(f"{label}: site.yml failed (rc={result.rc})")
@@ -75,6 +94,8 @@ def timed_converge(
         "compiled_llama_cpp": built,
         "fast_path": fast,
         "load_avg_1m_before": round(load_before, 2),  # the machine is shared: context
+        "machine_busy_core_s": round(busy, 1),
+        "controller_cpu_s": round(controller, 1),
     }
 
 
@@ -130,6 +151,10 @@ def main() -> None:
 
     one_s = runs["fresh_one_host"]["seconds"]
     par_s = runs["fresh_parallel"]["seconds"]
+    cpus = os.cpu_count() or 1
+    # However well the hosts overlap, N converges cannot end before the machine has done
+    # their CPU work on its cores: busy core-seconds / cores is the floor of the wall time.
+    floor_s = runs["fresh_parallel"]["machine_busy_core_s"] / cpus
     report = {
         "schema_version": 1,
         "what": "wall-clock seconds of ansible-playbook playbooks/site.yml on nspawn test hosts",
@@ -150,6 +175,11 @@ def main() -> None:
             "hosts": args.parallel,
             "seconds_per_host_parallel": round(par_s / args.parallel, 2),
             "slowdown_vs_one_host": round(par_s / one_s, 2),
+            "cpu_bound_floor_s": round(floor_s, 1),
+            "cpu_bound_floor_slowdown": round(floor_s / one_s, 2),
+            "one_host_average_busy_cores": round(
+                runs["fresh_one_host"]["machine_busy_core_s"] / one_s, 2
+            ),
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
