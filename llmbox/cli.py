@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "cloud": "llmbox.cloud.cli:cloud",
     "inventory": "llmbox.cloud.cli:inventory",
     "demo": "llmbox.lab.cli:demo",
+    "model": "llmbox.model.cli:model",
 }
 
 

@@ -1,0 +1,1 @@
+"""Model folders: the manifest that pins every file of a model (``llmbox model``)."""

@@ -1,0 +1,1 @@
+../../../llmbox/model/manifest.py
