@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from llmbox.cost import CloudEstimate, estimate_cloud
 from llmbox.cost.catalog import load_catalog
+from stacks.gateway_config import OLD_HAPROXY_IMAGES, GatewayConfig, GatewayShape
 from stacks.schedule import DAYS_PER_MONTH, WorkSchedule
 
 _MODEL = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="forbid")
@@ -336,6 +337,7 @@ class StackConfig(BaseModel):
     network: NetworkConfig
     servers: ServerConfig
     guardrails: GuardrailConfig
+    gateway: GatewayConfig = GatewayConfig()
 
     @field_validator("region")
     @classmethod
@@ -343,6 +345,35 @@ class StackConfig(BaseModel):
         if not re.match(r"^[a-z]{2}(-gov)?-[a-z]+-\d$", value):
             raise ValueError("must be an AWS region name such as 'us-east-1'")
         return value
+
+    @model_validator(mode="after")
+    def _gateway_fits_the_hosts(self) -> StackConfig:
+        shape, count = self.gateway.shape, self.servers.instance_count
+        if self.gateway_shape is not GatewayShape.LOCAL:
+            return self
+        chosen = f"gateway is {shape.value!r}" + (
+            " (one GPU host)" if shape.value == "auto" else ""
+        )
+        if count > 1:
+            raise ValueError(
+                f"{chosen} but instanceCount is {count}: the local shape guards one host's "
+                f"own engine; set gateway: dedicated (or auto) for one gateway in front of "
+                f"all {count}"
+            )
+        if self.gateway.port == self.network.inference_port:
+            raise ValueError(
+                f"{chosen}: gatewayPort {self.gateway.port} is also inferencePort on the same "
+                "host; give them different ports (gatewayPort defaults to 8443)"
+            )
+        image = self.servers.ami_name_filter
+        if self.servers.ami_id is None and OLD_HAPROXY_IMAGES.search(image):
+            raise ValueError(
+                f"{chosen}, on the GPU host's image amiNameFilter {image!r}, whose HAProxy is "
+                "older than the 2.6 the gateway role needs: set amiNameFilter to an Ubuntu "
+                "24.04 image (e.g. 'Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu "
+                "24.04) *'), or gateway: dedicated (a Debian 12 gateway instance)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _priceable(self) -> StackConfig:
@@ -361,6 +392,11 @@ class StackConfig(BaseModel):
             days_per_month=self.days_per_month,
             region=self.region,
         )
+
+    @property
+    def gateway_shape(self) -> GatewayShape:
+        """none, local or dedicated (``auto`` resolved by the instance count)."""
+        return self.gateway.resolved(self.servers.instance_count)
 
     @property
     def hours_per_day(self) -> float:

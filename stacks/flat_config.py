@@ -50,6 +50,10 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "budgetAction": ("guardrails", "budgetAction"),
     "budgetStopPercent": ("guardrails", "budgetStopPercent"),
     "costAllocationTagsActive": ("guardrails", "costAllocationTagsActive"),
+    "gateway": ("gateway", "shape"),
+    "gatewayPort": ("gateway", "port"),
+    "gatewayInstanceType": ("gateway", "instanceType"),
+    "gatewayAmiNameFilter": ("gateway", "amiNameFilter"),
 }
 # Pulumi config type of every key the loader reads as a value (Pulumi.yaml agrees).
 CONFIG_TYPES: dict[str, str] = {
@@ -70,6 +74,7 @@ CONFIG_TYPES: dict[str, str] = {
         "budgetUsd",
         "budgetThresholdPercent",
         "budgetStopPercent",
+        "gatewayPort",
     )
     else "string"
     for key in [*CONFIG_KEYS, "scheduleEnabled"]

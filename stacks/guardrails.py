@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from stacks.config import GuardrailConfig
+from stacks.gateway import GatewayHost
 from stacks.servers import GpuServers
 from stacks.tagged import TaggedComponent
 
@@ -45,8 +46,19 @@ class Guardrails(TaggedComponent):
         config: GuardrailConfig,
         servers: GpuServers,
         opts: pulumi.ResourceOptions | None = None,
+        gateway: GatewayHost | None = None,
     ) -> None:
         super().__init__("llmbox:cloud:Guardrails", name, config.tags, opts)
+        # The schedule and the budget stop the gateway with the GPU hosts (it has nothing
+        # to serve without them); the idle alarm does not watch it: a gateway's CPU is
+        # near zero even while it serves.
+        extra = [] if gateway is None else [gateway.instance]
+        self._ids: pulumi.Output[list[str]] = pulumi.Output.all(
+            servers.instance_ids, *[i.id for i in extra]
+        ).apply(lambda v: [*v[0], *v[1:]])
+        self._arns: pulumi.Output[list[str]] = pulumi.Output.all(
+            servers.instance_arns, *[i.arn for i in extra]
+        ).apply(lambda v: [*v[0], *v[1:]])
         if config.idle_stop:
             for index, instance in enumerate(servers.instances):
                 self._idle_alarm(f"{name}-idle-{index}", f"idle-{index}", config, instance)
@@ -112,7 +124,7 @@ class Guardrails(TaggedComponent):
             "llmbox: lets AWS Budgets stop the GPU hosts when the budget is spent",
             "budget",
         )
-        stop_statements = servers.instance_arns.apply(
+        stop_statements = self._arns.apply(
             lambda arns: [
                 # As AWS's managed AWSBudgetsActions_RolePolicyForResourceAdministrationWithSSM,
                 # narrowed to this stack's instances and the stop document.
@@ -208,7 +220,7 @@ class Guardrails(TaggedComponent):
             aws.budgets.BudgetActionDefinitionArgs(
                 ssm_action_definition=aws.budgets.BudgetActionDefinitionSsmActionDefinitionArgs(
                     action_sub_type="STOP_EC2_INSTANCES",
-                    instance_ids=servers.instance_ids,
+                    instance_ids=self._ids,
                     region=config.region,
                 )
             ),
@@ -262,7 +274,7 @@ class Guardrails(TaggedComponent):
             aws.iam.RolePolicy(
                 f"{name}-scheduler",
                 role=role.id,
-                policy=servers.instance_arns.apply(
+                policy=self._arns.apply(
                     lambda arns: json.dumps(
                         {
                             "Version": "2012-10-17",
@@ -279,7 +291,7 @@ class Guardrails(TaggedComponent):
                 opts=self.child(),
             )
         )
-        instance_ids = servers.instance_ids.apply(lambda ids: json.dumps({"InstanceIds": ids}))
+        instance_ids = self._ids.apply(lambda ids: json.dumps({"InstanceIds": ids}))
         for action, cron, target in (
             ("start", config.schedule.start_cron, START_TARGET_ARN),
             ("stop", config.schedule.stop_cron, STOP_TARGET_ARN),

@@ -13,9 +13,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from llmbox.cloud.inventory import render_inventory
+from llmbox.cloud.inventory import gateway_from_outputs, render_inventory
 from stacks.config import StackConfig, StackConfigError
 from stacks.flat_config import CONFIG_TYPES, config_from_flat
+from stacks.gateway import GatewayHost
+from stacks.gateway_config import GatewayShape
 from stacks.guardrails import Guardrails
 from stacks.network import GpuNetwork
 from stacks.servers import GpuServers
@@ -32,11 +34,18 @@ class Stack:
     servers: GpuServers
     guardrails: Guardrails
     outputs: dict[str, Any]
+    gateway: GatewayHost | None = None
 
     @property
     def resources(self) -> list[pulumi.CustomResource]:
         """Every resource the components created (tests wait on their URNs)."""
-        return [*self.network.resources, *self.servers.resources, *self.guardrails.resources]
+        gateway = [] if self.gateway is None else self.gateway.resources
+        return [
+            *self.network.resources,
+            *self.servers.resources,
+            *gateway,
+            *self.guardrails.resources,
+        ]
 
 
 def cost_outputs(config: StackConfig) -> dict[str, Any]:
@@ -59,7 +68,13 @@ def cost_outputs(config: StackConfig) -> dict[str, Any]:
             "priceBasis": estimate.price_basis,
             "source": estimate.source,
             "asOf": estimate.as_of,
-            "excludes": "EBS storage, data transfer, public IPv4 addresses",
+            "excludes": "EBS storage, data transfer, public IPv4 addresses"
+            + (
+                # The catalog prices GPU offers only; no figure is better than a made-up one.
+                f", the gateway instance ({config.gateway.instance_type}, not in the catalog)"
+                if config.gateway_shape is GatewayShape.DEDICATED
+                else ""
+            ),
         },
     }
 
@@ -70,9 +85,20 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
         provider = aws.Provider("aws", region=config.region)
     opts = pulumi.ResourceOptions(providers=[provider])
     name = config.tags.stack
-    network = GpuNetwork(f"{name}-net", config.network, opts)
+    shape = config.gateway_shape
+    network = GpuNetwork(f"{name}-net", config.network, shape, config.gateway.port, opts)
     servers = GpuServers(f"{name}-gpu", config.servers, network, opts)
-    guardrails = Guardrails(f"{name}-guard", config.guardrails, servers, opts)
+    gateway = None
+    if shape is GatewayShape.DEDICATED:
+        gateway = GatewayHost(
+            f"{name}-gateway",
+            config.gateway,
+            login=config.servers,
+            network=network,
+            servers=servers,
+            opts=opts,
+        )
+    guardrails = Guardrails(f"{name}-guard", config.guardrails, servers, opts, gateway=gateway)
 
     costs = cost_outputs(config)
     if costs["estimatedUsdPerMonth"] > config.guardrails.budget_usd:
@@ -81,8 +107,13 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
             f"${config.guardrails.budget_usd:.2f} budget (budgetUsd)"
         )
     port = config.network.inference_port
+    gateway_outputs = _gateway_outputs(config, servers, gateway)
     inventory = pulumi.Output.all(
-        servers.instance_ids, servers.public_ips, servers.public_dns
+        servers.instance_ids,
+        servers.public_ips,
+        servers.public_dns,
+        servers.private_ips,
+        pulumi.Output.from_input(gateway_outputs),
     ).apply(
         lambda values: render_inventory(
             stack=name,
@@ -95,6 +126,8 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
             client_cidrs=config.network.inference_sources,
             instance_type=config.servers.instance_type,
             spot=config.servers.spot,
+            private_ips=values[3],
+            gateway=gateway_from_outputs(values[4] | {"privateIps": values[3]}),
         )
     )
     outputs: dict[str, Any] = {
@@ -117,11 +150,45 @@ def build_stack(config: StackConfig, provider: aws.Provider | None = None) -> St
         "inferenceUrls": servers.public_dns.apply(
             lambda hosts: [f"http://{host}:{port}/v1" for host in hosts]
         ),
+        "privateIps": servers.private_ips,
+        **gateway_outputs,
         "ansibleInventory": inventory,
         "budgetName": guardrails.budget_name,
         **costs,
     }
-    return Stack(network=network, servers=servers, guardrails=guardrails, outputs=outputs)
+    return Stack(
+        network=network, servers=servers, guardrails=guardrails, outputs=outputs, gateway=gateway
+    )
+
+
+def _gateway_outputs(
+    config: StackConfig, servers: GpuServers, gateway: GatewayHost | None
+) -> dict[str, Any]:
+    """``gateway`` (the resolved shape) and, with one, its port and ``inferenceUrl``.
+
+    ``inferenceUrl`` is the one address clients use: the gateway's HTTPS port on the
+    gateway instance's Elastic IP name, or on the single GPU host in the local shape.
+    """
+    shape, port = config.gateway_shape, config.gateway.port
+    if shape is GatewayShape.NONE:
+        return {"gateway": shape.value}
+    if gateway is None:  # local: the single GPU host is the gateway
+        host: pulumi.Output[str] = servers.public_dns.apply(lambda names: names[0])
+        extra: dict[str, Any] = {}
+    else:
+        host = gateway.public_dns
+        extra = {
+            "gatewayInstanceId": gateway.instance_id,
+            "gatewayPublicIp": gateway.public_ip,
+            "gatewayPublicDns": gateway.public_dns,
+            "gatewayPrivateIp": gateway.private_ip,
+        }
+    return {
+        "gateway": shape.value,
+        "gatewayPort": port,
+        "inferenceUrl": host.apply(lambda name: f"https://{name}:{port}/v1"),
+        **extra,
+    }
 
 
 def load_config() -> StackConfig:

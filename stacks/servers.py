@@ -62,6 +62,21 @@ def _market_options(config: ServerConfig) -> aws.ec2.InstanceInstanceMarketOptio
     )
 
 
+def newest_ami(owner: str, name_filter: str, parent: pulumi.Resource) -> pulumi.Output[str]:
+    """The newest available x86_64 image of ``owner`` whose name matches ``name_filter``."""
+    image = aws.ec2.get_ami_output(
+        most_recent=True,
+        owners=[owner],
+        filters=[
+            aws.ec2.GetAmiFilterArgs(name="name", values=[name_filter]),
+            aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+            aws.ec2.GetAmiFilterArgs(name="state", values=["available"]),
+        ],
+        opts=pulumi.InvokeOutputOptions(parent=parent),
+    )
+    return image.id
+
+
 def _warn_newer_image(latest: str, running: list[str]) -> None:
     older = sorted({ami for ami in running if ami != latest})
     if older:
@@ -79,6 +94,7 @@ class GpuServers(TaggedComponent):
     instance_arns: pulumi.Output[list[str]]
     public_ips: pulumi.Output[list[str]]
     public_dns: pulumi.Output[list[str]]
+    private_ips: pulumi.Output[list[str]]
     ami_id: pulumi.Output[str]
     ami_ids: pulumi.Output[list[str]]
 
@@ -110,6 +126,9 @@ class GpuServers(TaggedComponent):
             )
         )
         profile = self._instance_profile(name)
+        # The dedicated gateway logs in with the same key and gets the same SSM access.
+        self.key_name = key_pair.key_name
+        self.instance_profile_name = profile.name
         instances = [
             self.track(
                 aws.ec2.Instance(
@@ -154,11 +173,14 @@ class GpuServers(TaggedComponent):
         self.instance_arns = pulumi.Output.all(*[i.arn for i in instances])
         self.public_ips = pulumi.Output.all(*[i.public_ip for i in instances])
         self.public_dns = pulumi.Output.all(*[i.public_dns for i in instances])
+        # The gateway reaches the engines here: inside the VPC, where the SG-to-SG rule holds.
+        self.private_ips = pulumi.Output.all(*[i.private_ip for i in instances])
         self.register_outputs(
             {
                 "instance_ids": self.instance_ids,
                 "public_ips": self.public_ips,
                 "public_dns": self.public_dns,
+                "private_ips": self.private_ips,
                 "ami_id": self.ami_id,
                 "ami_ids": self.ami_ids,
             }
@@ -167,17 +189,7 @@ class GpuServers(TaggedComponent):
     def _ami(self, config: ServerConfig) -> pulumi.Input[str]:
         if config.ami_id is not None:
             return config.ami_id
-        image = aws.ec2.get_ami_output(
-            most_recent=True,
-            owners=[config.ami_owner],
-            filters=[
-                aws.ec2.GetAmiFilterArgs(name="name", values=[config.ami_name_filter]),
-                aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
-                aws.ec2.GetAmiFilterArgs(name="state", values=["available"]),
-            ],
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        return image.id
+        return newest_ami(config.ami_owner, config.ami_name_filter, self)
 
     def _instance_profile(self, name: str) -> aws.iam.InstanceProfile:
         role = self.service_role(

@@ -23,6 +23,7 @@ TAGGABLE_TYPES = frozenset(
         "aws:ec2/securityGroup:SecurityGroup",
         "aws:ec2/keyPair:KeyPair",
         "aws:ec2/instance:Instance",
+        "aws:ec2/eip:Eip",
         "aws:iam/role:Role",
         "aws:iam/instanceProfile:InstanceProfile",
         "aws:cloudwatch/metricAlarm:MetricAlarm",

@@ -19,6 +19,12 @@ import yaml
 
 # The inventory group playbooks/site.yml targets for served GPU hosts.
 GROUP = "llm_servers"
+# The group playbooks/gateway.yml puts the TLS gateway (roles/gateway) on.
+GATEWAY_GROUP = "llm_gateways"
+# Where the stack puts the gateway (stacks.gateway_config.GatewayShape; the stack's
+# "auto" is exported resolved). Outputs of a stack from before the gateway have no
+# "gateway" key: that is "none".
+GATEWAY_SHAPES = ("none", "local", "dedicated")
 # Stack output keys the inventory is built from (see stacks/program.py).
 REQUIRED_OUTPUTS = (
     "stack",
@@ -68,8 +74,63 @@ class CloudHost:
     public_dns: str
 
 
+@dataclass(frozen=True)
+class CloudGateway:
+    """Where the stack put the TLS gateway and on which port it listens.
+
+    ``local``: on the single GPU host (no instance of its own, the other fields empty);
+    ``dedicated``: on its own instance, reached by the engines at ``private_ip``.
+    """
+
+    shape: str
+    port: int
+    instance_id: str = ""
+    public_ip: str = ""
+    public_dns: str = ""
+    private_ip: str = ""
+
+
 def host_names(stack: str, count: int) -> list[str]:
     return [f"{stack}-gpu-{index}" for index in range(count)]
+
+
+def gateway_host_name(stack: str) -> str:
+    return f"{stack}-gateway"
+
+
+def _gateway_group(
+    *,
+    stack: str,
+    gateway: CloudGateway,
+    server_names: list[str],
+    shared: dict[str, Any],
+    inference_port: int,
+) -> dict[str, Any]:
+    """The ``llm_gateways`` group: the single GPU host itself, or the gateway instance.
+
+    Client keys (``gateway_api_keys`` / ``gateway_api_keys_file``) are not here: they
+    belong in ansible-vault or the environment (roles/gateway/README.md), and the role's
+    preflight names them when they are missing.
+    """
+    variables: dict[str, Any] = {
+        "gateway_port": gateway.port,
+        # The certificate also names the public DNS name clients use (inferenceUrl).
+        "gateway_tls_extra_names": ["{{ llmbox_public_dns }}"],
+    }
+    if gateway.shape == "local":
+        return {"hosts": {name: {} for name in server_names}, "vars": variables}
+    host = {
+        "ansible_host": gateway.public_ip or gateway.public_dns,
+        "llmbox_instance_id": gateway.instance_id,
+        "llmbox_public_dns": gateway.public_dns,
+    }
+    variables |= shared | {
+        "gateway_mode": "fleet",
+        "gateway_backend_port": inference_port,
+        # The engines' key, read from the stack's secret like the servers' own.
+        "gateway_backend_api_key": API_KEY_LOOKUP,
+    }
+    return {"hosts": {gateway_host_name(stack): host}, "vars": variables}
 
 
 def render_inventory(
@@ -84,8 +145,15 @@ def render_inventory(
     client_cidrs: Sequence[str],
     instance_type: str,
     spot: bool,
+    private_ips: Sequence[str] = (),
+    gateway: CloudGateway | None = None,
 ) -> str:
     """The inventory as YAML: group ``llm_servers``, one host per instance.
+
+    With a gateway, group ``llm_gateways`` too: in the local shape the GPU host itself
+    (its engine bound to loopback), in the dedicated shape the gateway instance, which
+    reaches each engine at its private address (``gateway_backend_address``), the one
+    the security group's gateway rule and the hosts' firewall admit.
 
     Group variables use the roles' own names, so the engine listens on the port the
     security group opens and the host firewall admits the same networks, and
@@ -108,9 +176,15 @@ def render_inventory(
             f"instanceIds ({len(instance_ids)}), publicIps ({len(public_ips)}) and "
             f"publicDns ({len(public_dns)}) must list the same number of instances"
         )
+    shape = "none" if gateway is None else gateway.shape
+    if shape == "dedicated" and len(private_ips) != len(instance_ids):
+        raise InventoryError(
+            f"privateIps ({len(private_ips)}) must list one address per instance "
+            f"({len(instance_ids)}): the gateway reaches the engines there"
+        )
     hosts: dict[str, dict[str, Any]] = {}
-    for name, instance_id, ip, dns in zip(
-        host_names(stack, len(instance_ids)), instance_ids, public_ips, public_dns, strict=True
+    for index, (name, instance_id, ip, dns) in enumerate(
+        zip(host_names(stack, len(instance_ids)), instance_ids, public_ips, public_dns, strict=True)
     ):
         hosts[name] = {
             # A stopped instance has no public IP; fall back to its DNS name.
@@ -118,35 +192,45 @@ def render_inventory(
             "llmbox_instance_id": instance_id,
             "llmbox_public_dns": dns,
         }
-    document = {
-        "all": {
-            "children": {
-                GROUP: {
-                    "hosts": hosts,
-                    "vars": {
-                        "ansible_user": ssh_user,
-                        "ansible_python_interpreter": "/usr/bin/python3",
-                        "llmbox_cloud_stack": stack,
-                        "llama_cpp_port": inference_port,
-                        "vllm_port": inference_port,
-                        API_KEY_VARIABLE: api_key_command(stack),
-                        "llama_cpp_api_key": API_KEY_LOOKUP,
-                        "vllm_api_key": API_KEY_LOOKUP,
-                        "firewall_admin_networks": list(admin_cidrs),
-                        "firewall_client_networks": list(client_cidrs),
-                        # The default AMI (Amazon's deep-learning base image) ships its own
-                        # NVIDIA driver whose branch moves with each image release (AWS's
-                        # DLAMI release notes: 580.105.08 in Dec 2025/Jan 2026, 595.x from
-                        # Apr 2026): keep a working one instead of stopping on the pinned
-                        # branch, and never install driver packages over it. What was
-                        # checked and how: roles/nvidia_driver/README.md.
-                        "nvidia_driver_accept_installed": True,
-                        "llm_benchmark_hardware": {"cloud": instance_type, "spot": spot},
-                    },
-                }
-            }
-        }
+        if shape == "dedicated":
+            hosts[name]["gateway_backend_address"] = private_ips[index]
+    shared = {
+        "ansible_user": ssh_user,
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "llmbox_cloud_stack": stack,
+        API_KEY_VARIABLE: api_key_command(stack),
+        "firewall_admin_networks": list(admin_cidrs),
+        "firewall_client_networks": list(client_cidrs),
     }
+    server_vars: dict[str, Any] = shared | {
+        "llama_cpp_port": inference_port,
+        "vllm_port": inference_port,
+        "llama_cpp_api_key": API_KEY_LOOKUP,
+        "vllm_api_key": API_KEY_LOOKUP,
+        # The default AMI (Amazon's deep-learning base image) ships its own NVIDIA driver
+        # whose branch moves with each image release (AWS's DLAMI release notes: 580.105.08
+        # in Dec 2025/Jan 2026, 595.x from Apr 2026): keep a working one instead of
+        # stopping on the pinned branch, and never install driver packages over it. What
+        # was checked and how: roles/nvidia_driver/README.md.
+        "nvidia_driver_accept_installed": True,
+        "llm_benchmark_hardware": {"cloud": instance_type, "spot": spot},
+    }
+    if shape == "local":
+        # Only the gateway on the same host reaches the engine.
+        server_vars |= {"llama_cpp_host": "127.0.0.1", "vllm_host": "127.0.0.1"}
+    elif shape == "dedicated" and gateway is not None:
+        # The engines' port admits the gateway's private address (and the admin networks).
+        server_vars["firewall_gateway_networks"] = [f"{gateway.private_ip}/32"]
+    groups: dict[str, Any] = {GROUP: {"hosts": hosts, "vars": server_vars}}
+    if gateway is not None and shape != "none":
+        groups[GATEWAY_GROUP] = _gateway_group(
+            stack=stack,
+            gateway=gateway,
+            server_names=list(hosts),
+            shared=shared,
+            inference_port=inference_port,
+        )
+    document = {"all": {"children": groups}}
     header = f"# Ansible inventory for Pulumi stack {stack!r}, written by llmbox.\n"
     # width: keep each value on one line, as a person would write it.
     return header + yaml.safe_dump(document, sort_keys=False, width=1000)
@@ -196,6 +280,58 @@ def inventory_from_stack_outputs(outputs: Any) -> str:
         client_cidrs=_string_list(outputs, "clientCidrs"),
         instance_type=instance_type,
         spot=market == "spot",
+        private_ips=_string_list(outputs, "privateIps") if "privateIps" in outputs else (),
+        gateway=gateway_from_outputs(outputs),
+    )
+
+
+def gateway_from_outputs(outputs: Mapping[str, Any]) -> CloudGateway | None:
+    """The gateway in the stack's outputs, or None (no ``gateway`` key: an older stack).
+
+    The stack itself builds its ``ansibleInventory`` through this too, so the exported
+    file and ``llmbox inventory``'s agree byte for byte.
+    """
+    shape = outputs.get("gateway", "none")
+    if shape not in GATEWAY_SHAPES:
+        raise InventoryError(
+            f"stack output 'gateway' is {shape!r}; expected one of {GATEWAY_SHAPES}"
+        )
+    if shape == "none":
+        return None
+    needed = ["gatewayPort"] + (
+        [
+            "privateIps",
+            "gatewayInstanceId",
+            "gatewayPublicIp",
+            "gatewayPublicDns",
+            "gatewayPrivateIp",
+        ]
+        if shape == "dedicated"
+        else []
+    )
+    missing = [key for key in needed if key not in outputs]
+    if missing:
+        raise InventoryError(
+            f"stack output 'gateway' is {shape!r} but {', '.join(missing)} missing"
+        )
+    port = outputs["gatewayPort"]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise InventoryError(f"stack output 'gatewayPort' must be a TCP port, got {port!r}")
+    if shape == "local":
+        return CloudGateway(shape=shape, port=port)
+    fields = {}
+    for key in needed[2:]:
+        value = outputs[key]
+        if not isinstance(value, str) or not value:
+            raise InventoryError(f"stack output {key!r} must be a non-empty string, got {value!r}")
+        fields[key] = value
+    return CloudGateway(
+        shape=shape,
+        port=port,
+        instance_id=fields["gatewayInstanceId"],
+        public_ip=fields["gatewayPublicIp"],
+        public_dns=fields["gatewayPublicDns"],
+        private_ip=fields["gatewayPrivateIp"],
     )
 
 

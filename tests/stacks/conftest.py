@@ -22,9 +22,14 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 ACCOUNT = "123456789012"
+# Debian's AWS account (stacks.gateway_config.DEBIAN_AMI_OWNER, written out: the test
+# would not notice a wrong owner if it read the same constant).
+DEBIAN_OWNER = "136693071363"
 MOCK_AMI = "ami-0f1e2d3c4b5a69788"
 # The image Amazon "publishes" later, for the AMI-pinning test.
 NEWER_AMI = "ami-0aaa1111bbbb22223"
+# What the lookup of Debian's images (the dedicated gateway's) answers.
+DEBIAN_AMI = "ami-0deb12deb12deb120"
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx1bWJveHRlc3RrZXkwMDAwMDAwMDAwMDAwMDAwMDAw ci@test"
 
 BASE_CONFIG: dict[str, Any] = {
@@ -73,7 +78,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state |= {
                 "publicIp": f"203.0.113.{10 + index}",
                 "publicDns": f"ec2-203-0-113-{10 + index}.compute-1.amazonaws.com",
+                "privateIp": f"10.42.1.{10 + index}",
                 "arn": f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/{resource_id}",
+            }
+        elif short == "Eip":
+            resource_id = f"eipalloc-0{abs(hash(args.name)) % 16**16:016x}"
+            state |= {
+                "publicIp": "198.51.100.200",
+                "publicDns": "ec2-198-51-100-200.compute-1.amazonaws.com",
             }
         elif short in {"Vpc", "Subnet", "SecurityGroup", "InternetGateway", "RouteTable"}:
             prefix = {"Vpc": "vpc", "Subnet": "subnet", "SecurityGroup": "sg",
@@ -92,6 +104,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         self.calls.append(args)
+        if args.token == "aws:ec2/getAmi:getAmi" and args.args.get("owners") == [DEBIAN_OWNER]:
+            return {
+                "id": DEBIAN_AMI,
+                "imageId": DEBIAN_AMI,
+                "name": "debian-12-amd64-20260101-2345",
+                "architecture": "x86_64",
+                "ownerId": DEBIAN_OWNER,
+            }
         if args.token == "aws:ec2/getAmi:getAmi":
             return {
                 "id": self.ami,
