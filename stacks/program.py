@@ -13,7 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from llmbox.cloud.inventory import gateway_from_outputs, render_inventory
+from llmbox.cloud.inventory import render_inventory
+from llmbox.cloud.stack_outputs import gateway_from_outputs
 from stacks.config import StackConfig, StackConfigError
 from stacks.flat_config import CONFIG_TYPES, config_from_flat
 from stacks.gateway import GatewayHost

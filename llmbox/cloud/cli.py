@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import click
+import yaml
 
-from llmbox.cloud.inventory import InventoryError, inventory_from_stack_outputs, write_atomically
+from llmbox.cloud.inventory import InventoryError, write_atomically
+from llmbox.cloud.stack_outputs import inventory_from_stack_outputs
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -136,4 +138,8 @@ def inventory(stack_output_json: IO[str], out: Path) -> None:
         click.echo(document, nl=False)
         return
     write_atomically(out, document)
-    click.echo(f"wrote {out} ({document.count('ansible_host:')} hosts in group llm_servers)")
+    groups = yaml.safe_load(document)["all"]["children"]
+    counts = ", ".join(
+        f"{len(group['hosts'])} hosts in group {name}" for name, group in groups.items()
+    )
+    click.echo(f"wrote {out} ({counts})")

@@ -127,3 +127,41 @@ def test_every_command_has_help_text(command: list[str]) -> None:
     assert result.exit_code == 0
     summary = result.output.split("\n\n")[1].strip()
     assert len(summary) > 20, f"{command} lacks help text"
+
+
+def test_gateway_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
+    outputs = OUTPUTS | {
+        "instanceIds": ["i-0aaa", "i-0bbb"],
+        "publicIps": ["203.0.113.10", "203.0.113.11"],
+        "publicDns": ["ec2-a.compute-1.amazonaws.com", "ec2-b.compute-1.amazonaws.com"],
+        "privateIps": ["10.42.1.10", "10.42.1.11"],
+        "gateway": "dedicated",
+        "gatewayPort": 8443,
+        "gatewayInstanceId": "i-0ccc",
+        "gatewayPublicIp": "198.51.100.200",
+        "gatewayPublicDns": "ec2-198-51-100-200.compute-1.amazonaws.com",
+        "gatewayPrivateIp": "10.42.1.20",
+    }
+    out = tmp_path / "cloud.yml"
+    result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input=json.dumps(outputs))
+    assert result.exit_code == 0, result.output
+    assert "(2 hosts in group llm_servers, 1 hosts in group llm_gateways)" in result.output
+    ansible_inventory = Path(sys.executable).with_name("ansible-inventory")
+    listed = subprocess.run(
+        [str(ansible_inventory), "-i", str(out), "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"},
+    )
+    parsed = json.loads(listed.stdout)
+    assert parsed["llm_servers"]["hosts"] == ["prod-gpu-0", "prod-gpu-1"]
+    assert parsed["llm_gateways"]["hosts"] == ["prod-gateway"]
+    hostvars = parsed["_meta"]["hostvars"]
+    gateway = hostvars["prod-gateway"]
+    assert (gateway["ansible_host"], gateway["gateway_mode"]) == ("198.51.100.200", "fleet")
+    assert "llama_cpp_port" not in gateway  # the gateway serves no engine
+    server = hostvars["prod-gpu-1"]
+    assert server["gateway_backend_address"] == "10.42.1.11"
+    assert server["firewall_gateway_networks"] == ["10.42.1.20/32"]
+    assert "gateway_mode" not in server

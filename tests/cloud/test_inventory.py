@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from llmbox.cloud.inventory import (
-    InventoryError,
-    inventory_from_stack_outputs,
-    write_atomically,
-)
+from llmbox.cloud.inventory import InventoryError, write_atomically
+from llmbox.cloud.stack_outputs import inventory_from_stack_outputs
 
 OUTPUTS: dict[str, Any] = {
     "stack": "dev",
@@ -127,3 +124,76 @@ def test_each_host_is_recorded_as_its_instance_type_and_market() -> None:
 def test_an_unknown_market_is_refused() -> None:
     with pytest.raises(InventoryError, match=r"'market' is 'reserved'; expected one of"):
         inventory_from_stack_outputs(OUTPUTS | {"market": "reserved"})
+
+
+DEDICATED: dict[str, Any] = OUTPUTS | {
+    "gateway": "dedicated",
+    "gatewayPort": 8443,
+    "privateIps": ["10.42.1.10", "10.42.1.11"],
+    "gatewayInstanceId": "i-0ccc",
+    "gatewayPublicIp": "198.51.100.200",
+    "gatewayPublicDns": "ec2-198-51-100-200.compute-1.amazonaws.com",
+    "gatewayPrivateIp": "10.42.1.20",
+}
+
+
+def test_outputs_without_a_gateway_key_have_no_gateway_group() -> None:
+    """Outputs of a stack from before the gateway, and gateway none, read the same."""
+    for outputs in (OUTPUTS, OUTPUTS | {"gateway": "none"}):
+        children = yaml.safe_load(inventory_from_stack_outputs(outputs))["all"]["children"]
+        assert list(children) == ["llm_servers"]
+        assert "firewall_gateway_networks" not in children["llm_servers"]["vars"]
+
+
+def test_dedicated_gateway_in_front_of_the_private_addresses() -> None:
+    children = yaml.safe_load(inventory_from_stack_outputs(DEDICATED))["all"]["children"]
+    gateways, servers = children["llm_gateways"], children["llm_servers"]
+    assert gateways["hosts"] == {
+        "dev-gateway": {
+            "ansible_host": "198.51.100.200",
+            "llmbox_instance_id": "i-0ccc",
+            "llmbox_public_dns": "ec2-198-51-100-200.compute-1.amazonaws.com",
+        }
+    }
+    variables = gateways["vars"]
+    assert variables["gateway_mode"] == "fleet"
+    assert (variables["gateway_port"], variables["gateway_backend_port"]) == (8443, 8080)
+    assert variables["gateway_tls_extra_names"] == ["{{ llmbox_public_dns }}"]
+    # The engines' key from the stack's secret, as on the servers; no client key here.
+    assert variables["gateway_backend_api_key"] == servers["vars"]["llama_cpp_api_key"]
+    assert "gateway_api_keys" not in variables
+    assert variables["firewall_client_networks"] == ["198.51.100.0/24", "2001:db8::/48"]
+    assert variables["ansible_user"] == "ubuntu"
+    addresses = [host["gateway_backend_address"] for host in servers["hosts"].values()]
+    assert addresses == ["10.42.1.10", "10.42.1.11"]
+    assert servers["vars"]["firewall_gateway_networks"] == ["10.42.1.20/32"]
+
+
+def test_local_gateway_is_the_serving_host_with_its_engine_on_loopback() -> None:
+    local = OUTPUTS | {"instanceIds": ["i-0aaa"], "publicIps": ["203.0.113.10"],
+                       "publicDns": ["ec2-a.compute-1.amazonaws.com"],
+                       "gateway": "local", "gatewayPort": 443}  # fmt: skip
+    children = yaml.safe_load(inventory_from_stack_outputs(local))["all"]["children"]
+    assert children["llm_gateways"] == {
+        "hosts": {"dev-gpu-0": {}},
+        "vars": {"gateway_port": 443, "gateway_tls_extra_names": ["{{ llmbox_public_dns }}"]},
+    }
+    server_vars = children["llm_servers"]["vars"]
+    assert (server_vars["llama_cpp_host"], server_vars["vllm_host"]) == ("127.0.0.1", "127.0.0.1")
+    assert "firewall_gateway_networks" not in server_vars
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"gateway": "sideways"}, r"'gateway' is 'sideways'; expected one of \('none', 'local'"),
+        ({"gatewayPrivateIp": None}, r"'gateway' is 'dedicated' but gatewayPrivateIp missing"),
+        ({"gatewayPort": "8443"}, r"'gatewayPort' must be a TCP port, got '8443'"),
+        ({"gatewayPublicIp": ""}, r"'gatewayPublicIp' must be a non-empty string, got ''"),
+        ({"privateIps": ["10.42.1.10"]}, r"privateIps \(1\) must list one address per instance"),
+    ],
+)
+def test_bad_gateway_outputs_name_the_key(change: dict[str, Any], message: str) -> None:
+    outputs = {k: v for k, v in (DEDICATED | change).items() if v is not None}
+    with pytest.raises(InventoryError, match=message):
+        inventory_from_stack_outputs(outputs)

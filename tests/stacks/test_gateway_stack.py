@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from llmbox.cloud.inventory import inventory_from_stack_outputs
+from llmbox.cloud.stack_outputs import inventory_from_stack_outputs
 from stacks.flat_config import config_from_flat
 from stacks.program import Stack, build_stack
 from stacks.tagged import TAGGABLE_TYPES
