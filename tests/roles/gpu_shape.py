@@ -17,13 +17,23 @@ FAKE_PCI = "/run/llmbox-fake-pci"
 GPU_SHAPED: dict[str, Any] = {"__nvidia_driver_sysfs_pci": FAKE_PCI}
 
 
-def make_gpu_shaped(host: TestHost) -> None:
-    """One NVIDIA 3D controller (RTX 3060: device 0x2504, class 0x030200) and one
-    non-GPU device (audio, class 0x040300), as /sys/bus/pci/devices lists them."""
-    host.ssh(
-        f"mkdir -p {FAKE_PCI}/0000:01:00.0 {FAKE_PCI}/0000:00:1f.3 && "
-        f"cd {FAKE_PCI}/0000:01:00.0 && echo 0x10de > vendor && echo 0x2504 > device && "
+def make_gpu_shaped(host: TestHost, gpus: int = 1) -> None:
+    """``gpus`` NVIDIA 3D controllers (RTX 3060: device 0x2504, class 0x030200), each with
+    its HDMI audio function (vendor 0x10de too, class 0x040300: not a GPU), and one non-GPU
+    device (audio, class 0x040300), as /sys/bus/pci/devices lists them. Replaces any shape
+    made before, so one host can be given another GPU count."""
+    if gpus < 1:
+        raise ValueError(f"gpus={gpus}; valid: 1 or more")
+    nvidia = " && ".join(
+        f"mkdir -p {FAKE_PCI}/0000:0{slot}:00.0 {FAKE_PCI}/0000:0{slot}:00.1 && "
+        f"cd {FAKE_PCI}/0000:0{slot}:00.0 && echo 0x10de > vendor && echo 0x2504 > device && "
         "echo 0x030200 > class && "
+        f"cd {FAKE_PCI}/0000:0{slot}:00.1 && echo 0x10de > vendor && echo 0x228e > device && "
+        "echo 0x040300 > class"
+        for slot in range(1, gpus + 1)
+    )
+    host.ssh(
+        f"rm -rf {FAKE_PCI} && {nvidia} && mkdir -p {FAKE_PCI}/0000:00:1f.3 && "
         f"cd {FAKE_PCI}/0000:00:1f.3 && echo 0x8086 > vendor && echo 0x7a50 > device && "
         "echo 0x040300 > class"
     )
