@@ -1,7 +1,8 @@
 """playbooks/gateway.yml (role gateway, HAProxy) on booted test hosts.
 
-Local shape (Debian 12 and 13): a host serves llama.cpp on loopback (site.yml) and is its
-own gateway: HTTPS with the private CA, per-owner keys, the owner (never the key) in the log.
+Local shape (Debian 12 and 13): a host serves llama.cpp on loopback and is its own
+gateway, both from one site.yml run: HTTPS with the private CA, per-owner keys, the owner
+(never the key) in the log, a per-owner request-rate limit.
 The fleet shape (two serving hosts behind a third) is in test_gateway_fleet.py.
 """
 
@@ -41,6 +42,19 @@ KEY_VARS = {
     ]
 }
 KEY_ENV = {f"GW_KEY_{i}": key for i, key in enumerate(KEYS.values())}
+# A test-only owner of the local shape with a low rate limit; the others have none. The
+# period is long so that the few requests of the test never straddle two of HAProxy's
+# periods (its rate is a sliding estimate over this period and the one before).
+LIMITED_OWNER, LIMITED_KEY, LIMIT, LIMIT_PERIOD_S = "team-rl", "gw-team-rl-key-91d4c0a6e3", 3, 3600
+KEY_ENV["GW_KEY_RL"] = LIMITED_KEY
+RATE_LIMIT_VARS = {
+    "gateway_api_keys": [
+        *KEY_VARS["gateway_api_keys"],
+        {"owner": LIMITED_OWNER, "key": "{{ lookup('ansible.builtin.env', 'GW_KEY_RL') }}"},
+    ],
+    "gateway_rate_limit_period_s": LIMIT_PERIOD_S,
+    "gateway_rate_limit_owners": {LIMITED_OWNER: LIMIT},
+}
 EXPOSURE_GOAL = 3.0
 
 
@@ -99,6 +113,7 @@ CHAT = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8
 class ServedGateway:
     host: TestHost
     ca_file: Path
+    fresh_check: PlaybookResult
     first: PlaybookResult
     second: PlaybookResult
     check: PlaybookResult
@@ -122,24 +137,25 @@ def served_gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServedGateway]:
     """A host in llm_servers and llm_gateways: llama.cpp on 127.0.0.1:8080, the gateway
-    on :8443, converged twice and once in check mode."""
+    on :8443. gateway.yml --check on the fresh host (no HAProxy yet), then one site.yml
+    run converges the engine and the gateway; gateway.yml again, and in check mode."""
     pool = TestHostPool(test_network, ssh_keypair)
     try:
         distro = str(request.param)
         host = pool.boot(distro, f"gw-local-d{distro[-2:]}")
         ca_dir = tmp_path_factory.mktemp("gateway-ca") / "ca"
         site_vars = {**office_vars, "llama_cpp_host": "127.0.0.1"}
-        gateway_vars = {**site_vars, **KEY_VARS, "gateway_ca_dir": str(ca_dir)}
+        gateway_vars = {**site_vars, **RATE_LIMIT_VARS, "gateway_ca_dir": str(ca_dir)}
         groups = {"llm_servers": [host], "llm_gateways": [host]}
-        site = play("playbooks/site.yml", groups, site_vars)
-        if site.rc != 0:
-            pytest.fail(f"site.yml failed:\n{site.stdout[-6000:]}", pytrace=False)
-        first = play("playbooks/gateway.yml", groups, gateway_vars)
+        fresh_check = play("playbooks/gateway.yml", groups, gateway_vars, check=True)
+        first = play("playbooks/site.yml", groups, gateway_vars)
         if first.rc != 0:
-            pytest.fail(f"gateway.yml failed:\n{first.stdout[-6000:]}", pytrace=False)
+            pytest.fail(f"site.yml failed:\n{first.stdout[-6000:]}", pytrace=False)
         second = play("playbooks/gateway.yml", groups, gateway_vars)
         check = play("playbooks/gateway.yml", groups, gateway_vars, check=True)
-        yield ServedGateway(host, ca_dir / "ca.crt", first, second, check, gateway_vars)
+        yield ServedGateway(
+            host, ca_dir / "ca.crt", fresh_check, first, second, check, gateway_vars
+        )
     finally:
         pool.stop_all()
 
@@ -149,6 +165,27 @@ def test_second_converge_and_check_mode_change_nothing(served_gateway: ServedGat
     for run in (served_gateway.second, served_gateway.check):
         assert run.rc == 0, run.stdout[-4000:]
         assert run.changed() == 0, run.stdout[-4000:]
+
+
+def test_one_site_run_converges_the_engine_and_the_gateway(served_gateway: ServedGateway) -> None:
+    plays = re.findall(r"^PLAY \[(.+?)\] \*+$", served_gateway.first.stdout, re.MULTILINE)
+    order = [
+        "Check the gateways' variables before any host changes",
+        "Converge the LLM servers",
+        "Put a TLS gateway in front of the LLM servers",
+    ]
+    assert [p for p in plays if p in order] == order, plays
+    assert "gateway : Install HAProxy" in served_gateway.first.stdout
+
+
+def test_check_mode_before_haproxy_is_installed(served_gateway: ServedGateway) -> None:
+    """gateway.yml --check on the fresh host: the haproxy group and unit did not exist."""
+    run = served_gateway.fresh_check
+    assert run.rc == 0, run.stdout[-4000:]
+    assert run.changed() > 0
+    assert re.search(r"TASK \[gateway : Install HAProxy\] \*+\nchanged:", run.stdout), run.stdout[
+        -4000:
+    ]
 
 
 def test_chat_over_https_verified_with_the_generated_ca(served_gateway: ServedGateway) -> None:
@@ -184,6 +221,28 @@ def test_log_names_the_owner_and_never_a_key(served_gateway: ServedGateway) -> N
     for secret in (*KEYS.values(), TEST_API_KEY):
         assert secret not in journal
         assert secret not in served_gateway.first.stdout
+
+
+def test_rate_limit_per_owner(served_gateway: ServedGateway) -> None:
+    """The limited owner gets LIMIT answers, then 429 with Retry-After; another owner is
+    not limited; the log names the owner of the refused request, never its key."""
+    url, context = f"{served_gateway.url}/v1/models", served_gateway.context()
+    statuses = [request(url, LIMITED_KEY, context)[0] for _ in range(LIMIT)]
+    assert statuses == [200] * LIMIT
+    refused = urllib.request.Request(url, headers={"Authorization": f"Bearer {LIMITED_KEY}"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(refused, timeout=30, context=context)
+    assert caught.value.code == 429
+    assert caught.value.headers["Retry-After"] == str(2 * LIMIT_PERIOD_S)
+    assert json.loads(caught.value.read())["error"]["type"] == "rate_limit_error"
+    assert [request(url, KEYS["team-a"], context)[0] for _ in range(LIMIT + 2)] == [200] * (
+        LIMIT + 2
+    )
+    journal = served_gateway.host.ssh("journalctl -u haproxy --no-pager -o cat").stdout
+    assert re.search(rf" 429 .*owner={LIMITED_OWNER} \"GET /v1/models", journal), journal[-2000:]
+    assert LIMITED_KEY not in journal
+    config = served_gateway.host.ssh("cat /etc/haproxy/haproxy.cfg").stdout
+    assert LIMITED_KEY not in config
 
 
 def test_another_ca_does_not_verify(served_gateway: ServedGateway, tmp_path: Path) -> None:
@@ -268,6 +327,10 @@ def test_unit_is_unprivileged_and_exposure_recorded(served_gateway: ServedGatewa
          "gateway_tls_private_key"),
         ({"gateway_api_keys_file": "/nonexistent/llmbox-keys.yml"},
          "not found on the controller: /nonexistent/llmbox-keys.yml"),
+        ({"gateway_rate_limit_owners": {"team-x": 5}},
+         "gateway_rate_limit_owners names owners without a key: ['team-x']"),
+        ({"gateway_rate_limit_period_s": 0},
+         "gateway_rate_limit_period_s=0 is out of range; valid: 1-86400 seconds"),
     ],
 )  # fmt: skip
 def test_bad_variables_stop_before_any_change(

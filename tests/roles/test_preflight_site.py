@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 from playbook_runner import TEST_API_KEY, PlaybookResult, converge_role, run_playbook
+from test_gateway import KEY_VARS, play
 
 from llmbox.lab.testhosts import REPO_ROOT, SshKeypair, TestHost, TestHostPool, TestNetwork
 
@@ -320,3 +321,29 @@ def test_each_message_names_the_one_bad_variable(
     assert mentioned == {named}, message
     assert "valid" in message.lower(), message
     assert TEST_API_KEY not in result.stdout
+
+
+def test_bad_gateway_variable_stops_site_before_any_host_changes(
+    hosts: dict[str, TestHost], smollm2_vars: dict[str, Any]
+) -> None:
+    """Fleet shape: the plain host serves, the other is only a gateway. The gateway's
+    play comes last in site.yml, but its checks come first, for every gateway, and one bad
+    gateway variable ends the run before the servers play touches the server."""
+    server, gateway = hosts["plain"], hosts["gpu"]
+    bad = {**KEY_VARS, "gateway_tls_certificate": "/etc/ssl/certs/ca-certificates.crt"}
+    result = play(
+        "playbooks/site.yml", {"llm_servers": [server], "llm_gateways": [gateway]},
+        smollm2_vars | bad,
+    )  # fmt: skip
+    assert result.rc != 0
+    task, message = _failure(result)
+    assert task == "gateway : Assert the TLS certificate and its key are given together", task
+    assert message.startswith(
+        "gateway_tls_certificate=/etc/ssl/certs/ca-certificates.crt is set without "
+        "gateway_tls_private_key"
+    )
+    plays = re.findall(r"^PLAY \[(.+?)\] \*+$", result.stdout, re.MULTILINE)
+    assert plays == ["Check the gateways' variables before any host changes"], plays
+    for host in (server, gateway):
+        assert result.stats.get(host.name, {}).get("changed", 0) == 0
+        _untouched(host)
