@@ -37,6 +37,7 @@ import yaml
 from click.testing import CliRunner
 
 from llmbox.cli import main
+from llmbox.cloud.inventory import host_names
 from llmbox.lab.playbooks import parse_recap
 from llmbox.lab.testhosts import REPO_ROOT, TestHost, TestNetwork
 
@@ -204,3 +205,124 @@ def test_stack_inventory_passes_site_preflights_and_changes_nothing(
     for line in calls.read_text().splitlines():
         assert line == f"config get apiKey --stack dev --cwd {REPO_ROOT / 'playbooks'}/.."
     assert calls.read_text(), "the inventory never asked the stack for its key"
+
+
+# A test-only client key for the gateway (the role wants at least one; from vault or the
+# environment in real use, never in the inventory).
+CLIENT_KEYS = {"gateway_api_keys": [{"owner": "team-a", "key": "cloud-seam-client-0a1b2c3d4e"}]}
+# What the gateway would balance to, written on the controller by a probe play that runs
+# the role's own (read-only) preflight, where the backend list is made.
+BACKENDS_PROBE = """
+- name: Report the gateway's backends as its preflight makes them
+  hosts: llm_gateways
+  tasks:
+    - name: Run the gateway role's read-only preflight
+      ansible.builtin.include_role:
+        name: gateway
+        tasks_from: preflight.yml
+    - name: Write the backend list on the controller
+      ansible.builtin.copy:
+        content: "{{ __gateway_backends | to_json }}"
+        dest: "{{ backends_file }}"
+        mode: "0600"
+      delegate_to: localhost
+"""
+
+
+def _run(playbook: Path, inventories: list[Path], extra: Path, tmp_path: Path, bin_dir: Path,
+         *args: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    ansible = Path(sys.executable).with_name("ansible-playbook")
+    argv = [str(ansible)]
+    for inventory in inventories:
+        argv += ["-i", str(inventory)]
+    argv += [str(playbook), "-e", f"@{extra}", *args]
+    env = os.environ | {
+        "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    env.pop("LLMBOX_API_KEY", None)
+    return subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=900, check=False)  # fmt: skip
+
+
+def test_gateway_stack_inventory_passes_the_gateway_preflights(
+    boot_host: Callable[..., TestHost],
+    test_network: TestNetwork,
+    tmp_path: Path,
+) -> None:
+    """A dedicated gateway over two GPU hosts: the stack's inventory, unchanged, passes
+    gateway.yml's argument specs and preflights, and the gateway would balance over the
+    engines' private addresses (what the security group's gateway rule admits), not the
+    public ones Ansible connects to."""
+    flat = stack_config(test_network.subnet, "default") | {"gateway": "dedicated",
+                                                           "instanceCount": 2}  # fmt: skip
+    outputs = exported_outputs(flat)
+    assert outputs["inferenceUrl"].startswith("https://") and outputs["gatewayPort"] == 8443
+    cloud_yml = tmp_path / "cloud.yml"
+    written = CliRunner().invoke(
+        main, ["inventory", "--out", str(cloud_yml)], input=json.dumps(outputs)
+    )
+    assert written.exit_code == 0, written.output
+    assert cloud_yml.read_text() == outputs["ansibleInventory"]
+    groups = yaml.safe_load(cloud_yml.read_text())["all"]["children"]
+    servers, gateways = (
+        sorted(groups["llm_servers"]["hosts"]),
+        list(groups["llm_gateways"]["hosts"]),
+    )
+    assert gateways == ["dev-gateway"] and len(servers) == 2
+
+    host = boot_host("debian12")
+    host.ssh("touch /run/llmbox-before-play")
+    # Every stack host name reaches the one test host; only connection variables.
+    ssh = f"-F {host.ssh_key.parent / 'ssh_config'}"
+    reach = {
+        "ansible_host": host.address,
+        "ansible_user": host.ssh_user,
+        "ansible_ssh_private_key_file": str(host.ssh_key),
+        "ansible_ssh_common_args": ssh,
+    }
+    connection_yml = tmp_path / "connection.yml"
+    connection_yml.write_text(
+        json.dumps({"all": {"hosts": dict.fromkeys(servers + gateways, reach)}})
+    )
+    bin_dir, calls = _stand_in_pulumi(tmp_path)
+    backends_file = tmp_path / "backends.json"
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps(CLIENT_KEYS | {"backends_file": str(backends_file)}))
+    inventories = [cloud_yml, connection_yml]
+
+    run = _run(REPO_ROOT / "playbooks" / "gateway.yml", inventories, extra, tmp_path, bin_dir,
+               "--tags", "untagged", "-v")  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    stats = parse_recap(run.stdout)
+    assert "dev-gateway" in stats, output[-3000:]
+    for name, counts in stats.items():
+        assert counts["failed"] == counts["unreachable"] == counts["changed"] == 0, name
+    for task in (
+        "Validate the variables of the gateway and firewall roles against their argument specs",
+        "gateway : Assert the fleet has backends",
+        "gateway : Assert every key has an owner and at least 16 characters",
+        "firewall : Assert that the controller keeps SSH access",
+    ):
+        assert f"TASK [{task}]" in output, task
+
+    probe = tmp_path / "probe.yml"
+    probe.write_text(BACKENDS_PROBE)
+    run = _run(probe, inventories, extra, tmp_path, bin_dir)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    backends = json.loads(backends_file.read_text())
+    private = dict(zip(host_names("dev", 2), outputs["privateIps"], strict=True))
+    assert {b["name"]: b["address"] for b in backends} == private
+    assert host.address not in {b["address"] for b in backends}
+
+    changed = host.ssh(
+        "find /etc /opt /usr /var/lib/dpkg /var/lib/llmbox -xdev -newer /run/llmbox-before-play"
+        " -print 2>/dev/null",
+        check=False,
+    )
+    assert changed.stdout.split() == []
+    assert STACK_KEY not in output and "cloud-seam-client-0a1b2c3d4e" not in output
+    assert calls.read_text(), "the gateway's engine key was not read from the stack"
