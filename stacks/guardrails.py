@@ -64,7 +64,7 @@ class Guardrails(TaggedComponent):
                 self._idle_alarm(f"{name}-idle-{index}", f"idle-{index}", config, instance)
         scheduler_role = None
         if config.schedule is not None:
-            scheduler_role = self._schedules(name, config, servers)
+            scheduler_role = self._schedules(name, config)
         budget = self.track(
             aws.budgets.Budget(
                 f"{name}-monthly",
@@ -99,14 +99,13 @@ class Guardrails(TaggedComponent):
         )
         self.budget_name = budget.name
         if config.stop_on_budget:
-            self._budget_stop(name, config, servers, budget, scheduler_role)
+            self._budget_stop(name, config, budget, scheduler_role)
         self.register_outputs({"budget_name": self.budget_name})
 
     def _budget_stop(
         self,
         name: str,
         config: GuardrailConfig,
-        servers: GpuServers,
         budget: aws.budgets.Budget,
         scheduler_role: aws.iam.Role | None,
     ) -> None:
@@ -262,7 +261,7 @@ class Guardrails(TaggedComponent):
             )
         )
 
-    def _schedules(self, name: str, config: GuardrailConfig, servers: GpuServers) -> aws.iam.Role:
+    def _schedules(self, name: str, config: GuardrailConfig) -> aws.iam.Role:
         assert config.schedule is not None  # checked by the caller
         role = self.service_role(
             f"{name}-scheduler",
