@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from llmbox.cost import CloudEstimate, estimate_cloud
 from llmbox.cost.catalog import load_catalog
-from stacks.gateway_config import OLD_HAPROXY_IMAGES, GatewayConfig, GatewayShape
+from stacks.gateway_config import GatewayConfig, GatewayShape
 from stacks.schedule import DAYS_PER_MONTH, WorkSchedule
 
 _MODEL = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, extra="forbid")
@@ -348,31 +348,14 @@ class StackConfig(BaseModel):
 
     @model_validator(mode="after")
     def _gateway_fits_the_hosts(self) -> StackConfig:
-        shape, count = self.gateway.shape, self.servers.instance_count
-        if self.gateway_shape is not GatewayShape.LOCAL:
-            return self
-        chosen = f"gateway is {shape.value!r}" + (
-            " (one GPU host)" if shape.value == "auto" else ""
+        problem = self.gateway.problem_with(
+            instance_count=self.servers.instance_count,
+            inference_port=self.network.inference_port,
+            ami_id=self.servers.ami_id,
+            ami_name_filter=self.servers.ami_name_filter,
         )
-        if count > 1:
-            raise ValueError(
-                f"{chosen} but instanceCount is {count}: the local shape guards one host's "
-                f"own engine; set gateway: dedicated (or auto) for one gateway in front of "
-                f"all {count}"
-            )
-        if self.gateway.port == self.network.inference_port:
-            raise ValueError(
-                f"{chosen}: gatewayPort {self.gateway.port} is also inferencePort on the same "
-                "host; give them different ports (gatewayPort defaults to 8443)"
-            )
-        image = self.servers.ami_name_filter
-        if self.servers.ami_id is None and OLD_HAPROXY_IMAGES.search(image):
-            raise ValueError(
-                f"{chosen}, on the GPU host's image amiNameFilter {image!r}, whose HAProxy is "
-                "older than the 2.6 the gateway role needs: set amiNameFilter to an Ubuntu "
-                "24.04 image (e.g. 'Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu "
-                "24.04) *'), or gateway: dedicated (a Debian 12 gateway instance)"
-            )
+        if problem:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

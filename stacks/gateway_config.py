@@ -73,3 +73,33 @@ class GatewayConfig(BaseModel):
         if self.shape is GatewayShape.AUTO:
             return GatewayShape.LOCAL if instance_count == 1 else GatewayShape.DEDICATED
         return self.shape
+
+    def problem_with(
+        self, *, instance_count: int, inference_port: int, ami_id: str | None, ami_name_filter: str
+    ) -> str | None:
+        """Why the GPU hosts cannot carry the local shape, or None (any other shape fits)."""
+        shape = self.shape
+        if self.resolved(instance_count) is not GatewayShape.LOCAL:
+            return None
+        chosen = f"gateway is {shape.value!r}" + (
+            " (one GPU host)" if shape is GatewayShape.AUTO else ""
+        )
+        if instance_count > 1:
+            return (
+                f"{chosen} but instanceCount is {instance_count}: the local shape guards one "
+                f"host's own engine; set gateway: dedicated (or auto) for one gateway in front "
+                f"of all {instance_count}"
+            )
+        if self.port == inference_port:
+            return (
+                f"{chosen}: gatewayPort {self.port} is also inferencePort on the same host; "
+                "give them different ports (gatewayPort defaults to 8443)"
+            )
+        if ami_id is None and OLD_HAPROXY_IMAGES.search(ami_name_filter):
+            return (
+                f"{chosen}, on the GPU host's image amiNameFilter {ami_name_filter!r}, whose "
+                "HAProxy is older than the 2.6 the gateway role needs: set amiNameFilter to an "
+                "Ubuntu 24.04 image (e.g. 'Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu "
+                "24.04) *'), or gateway: dedicated (a Debian 12 gateway instance)"
+            )
+        return None
