@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -166,6 +167,10 @@ def test_two_backends_scale_throughput_through_the_gateway(fleet: Fleet, tmp_pat
     journal = fleet.gateway.ssh("journalctl -u haproxy --no-pager -o cat").stdout
     for server in fleet.servers:
         assert f"llmbox_engines/{server.name} " in journal, f"no request went to {server.name}"
+    # LLMBOX_GATEWAY_RESULTS=benchmarks/results/gateway records the two result files there
+    if record := os.environ.get("LLMBOX_GATEWAY_RESULTS"):
+        for result_file in (*tmp_path.glob("one/*.json"), *tmp_path.glob("both/*.json")):
+            shutil.copy(result_file, Path(record) / result_file.name)
     assert ratio >= SCALING_GOAL
 
 
@@ -217,8 +222,8 @@ def gateway_steps(log: str) -> list[tuple[str, str]]:
     return steps
 
 
-# Long enough to cover both hosts' rolling converge (measured: ROLLING_MEASURED_S).
-ROLLING_BENCH_S = 150
+# Long enough to cover both hosts' rolling converge; the test fails if it does not.
+ROLLING_BENCH_S = 240
 
 
 def test_rolling_reconverge_under_load_fails_no_request(fleet: Fleet, tmp_path: Path) -> None:
