@@ -247,19 +247,29 @@ def _run(playbook: Path, inventories: list[Path], extra: Path, tmp_path: Path, b
                           timeout=900, check=False)  # fmt: skip
 
 
-def test_gateway_stack_inventory_passes_the_gateway_preflights(
+# The local shape runs on the single GPU host, whose image must ship HAProxy 2.6+.
+UBUNTU_24 = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) *"
+SHAPES = {
+    "dedicated": {"gateway": "dedicated", "instanceCount": 2},
+    "local": {"gateway": "auto", "amiNameFilter": UBUNTU_24},
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_gateway_stack_inventory_passes_site_preflights(
     boot_host: Callable[..., TestHost],
     test_network: TestNetwork,
     tmp_path: Path,
+    shape: str,
 ) -> None:
-    """A dedicated gateway over two GPU hosts: the stack's inventory, unchanged, passes
-    gateway.yml's argument specs and preflights, and the gateway would balance over the
-    engines' private addresses (what the security group's gateway rule admits), not the
-    public ones Ansible connects to."""
-    flat = stack_config(test_network.subnet, "default") | {"gateway": "dedicated",
-                                                           "instanceCount": 2}  # fmt: skip
-    outputs = exported_outputs(flat)
-    assert outputs["inferenceUrl"].startswith("https://") and outputs["gatewayPort"] == 8443
+    """A gateway in the stack: its inventory, unchanged, passes site.yml's argument specs
+    and read-only preflights (the gateways' own play, the servers', then gateway.yml's),
+    and the gateway would balance over the engines' private addresses (dedicated: what
+    the security group's gateway rule admits, not the public ones Ansible connects to)
+    or the engine on loopback (local)."""
+    outputs = exported_outputs(stack_config(test_network.subnet, "default") | SHAPES[shape])
+    assert outputs["gateway"] == shape and outputs["gatewayPort"] == 8443
+    assert outputs["inferenceUrl"].startswith("https://")
     cloud_yml = tmp_path / "cloud.yml"
     written = CliRunner().invoke(
         main, ["inventory", "--out", str(cloud_yml)], input=json.dumps(outputs)
@@ -271,7 +281,7 @@ def test_gateway_stack_inventory_passes_the_gateway_preflights(
         sorted(groups["llm_servers"]["hosts"]),
         list(groups["llm_gateways"]["hosts"]),
     )
-    assert gateways == ["dev-gateway"] and len(servers) == 2
+    assert gateways == (["dev-gateway"] if shape == "dedicated" else servers)
 
     host = boot_host("debian12")
     host.ssh("touch /run/llmbox-before-play")
@@ -283,28 +293,29 @@ def test_gateway_stack_inventory_passes_the_gateway_preflights(
         "ansible_ssh_private_key_file": str(host.ssh_key),
         "ansible_ssh_common_args": ssh,
     }
+    names = sorted({*servers, *gateways})
     connection_yml = tmp_path / "connection.yml"
-    connection_yml.write_text(
-        json.dumps({"all": {"hosts": dict.fromkeys(servers + gateways, reach)}})
-    )
+    connection_yml.write_text(json.dumps({"all": {"hosts": dict.fromkeys(names, reach)}}))
     bin_dir, calls = _stand_in_pulumi(tmp_path)
     backends_file = tmp_path / "backends.json"
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps(CLIENT_KEYS | {"backends_file": str(backends_file)}))
     inventories = [cloud_yml, connection_yml]
 
-    run = _run(REPO_ROOT / "playbooks" / "gateway.yml", inventories, extra, tmp_path, bin_dir,
+    run = _run(REPO_ROOT / "playbooks" / "site.yml", inventories, extra, tmp_path, bin_dir,
                "--tags", "untagged", "-v")  # fmt: skip
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-6000:]
     stats = parse_recap(run.stdout)
-    assert "dev-gateway" in stats, output[-3000:]
+    assert sorted(stats) == names, output[-3000:]
     for name, counts in stats.items():
         assert counts["failed"] == counts["unreachable"] == counts["changed"] == 0, name
     for task in (
         "Validate the variables of the gateway and firewall roles against their argument specs",
-        "gateway : Assert the fleet has backends",
+        "Validate the variables of every role against its argument spec",
+        "gateway : Choose the shape (local or fleet)",
         "gateway : Assert every key has an owner and at least 16 characters",
+        "llama_cpp : Assert an API key of at least 16 characters is set",
         "firewall : Assert that the controller keeps SSH access",
     ):
         assert f"TASK [{task}]" in output, task
@@ -313,10 +324,12 @@ def test_gateway_stack_inventory_passes_the_gateway_preflights(
     probe.write_text(BACKENDS_PROBE)
     run = _run(probe, inventories, extra, tmp_path, bin_dir)
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
-    backends = json.loads(backends_file.read_text())
-    private = dict(zip(host_names("dev", 2), outputs["privateIps"], strict=True))
-    assert {b["name"]: b["address"] for b in backends} == private
-    assert host.address not in {b["address"] for b in backends}
+    backends = {b["name"]: b["address"] for b in json.loads(backends_file.read_text())}
+    if shape == "dedicated":
+        assert backends == dict(zip(host_names("dev", 2), outputs["privateIps"], strict=True))
+        assert host.address not in backends.values()
+    else:
+        assert backends == {"local": "127.0.0.1"}
 
     changed = host.ssh(
         "find /etc /opt /usr /var/lib/dpkg /var/lib/llmbox -xdev -newer /run/llmbox-before-play"
@@ -325,4 +338,4 @@ def test_gateway_stack_inventory_passes_the_gateway_preflights(
     )
     assert changed.stdout.split() == []
     assert STACK_KEY not in output and "cloud-seam-client-0a1b2c3d4e" not in output
-    assert calls.read_text(), "the gateway's engine key was not read from the stack"
+    assert calls.read_text(), "the engines' key was not read from the stack"
