@@ -20,6 +20,7 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
@@ -227,8 +228,12 @@ def _fetch(module: AnsibleModule, files: list[ManifestFile], staging: Path) -> N
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted run
     staging.mkdir()
     for entry in files:
-        with _open_source(module, entry) as stream:
-            _copy_verified(entry, stream, staging / entry.name)
+        try:
+            with _open_source(module, entry) as stream:
+                _copy_verified(entry, stream, staging / entry.name)
+        except (OSError, HTTPException, tarfile.TarError, zipfile.BadZipFile) as error:
+            # a cut connection, a short archive: named, and nothing installed
+            raise ManifestError(f"{entry.name}: fetching it failed: {error}") from None
     _set_owner(staging, p["owner"], p["group"])
 
 
@@ -260,6 +265,7 @@ def _present(module: AnsibleModule, files: list[ManifestFile]) -> dict[str, Any]
         "version_dir": str(target),
         "previous": str(current) if current not in (None, target) else "",
         "reason": reason,
+        "record_stale": rewrite_record,
         "changed": bool(reason) or rewrite_record,
     }
     if module.check_mode or not result["changed"]:
