@@ -110,10 +110,10 @@ def bench(fleet: Fleet, out: Path, concurrency: int, *load: str) -> dict[str, An
 RUNTIME = REPO_ROOT / "playbooks" / "files" / "llmbox-gateway-runtime.py"
 
 
-def gateway_runtime(fleet: Fleet, action: str, server: TestHost) -> dict[str, Any]:
+def gateway_runtime(on: TestHost, action: str, server: TestHost) -> dict[str, Any]:
     """The rolling update's own helper (drain/ready through HAProxy's runtime API), run on
-    the gateway as site.yml runs it."""
-    proc = fleet.gateway.ssh(
+    a host (the gateway) as site.yml runs it."""
+    proc = on.ssh(
         f"python3 - {action} {server.name} --timeout 120 <<'LLMBOX_EOF'\n"
         f"{RUNTIME.read_text()}\nLLMBOX_EOF"
     )
@@ -135,6 +135,19 @@ def test_engines_accept_only_the_gateway_and_admins(fleet: Fleet) -> None:
     assert f"tcp dport {PORT}" in fleet.gateway.ssh("cat /etc/llmbox/firewall.nft").stdout
 
 
+def test_drain_is_a_no_op_where_no_gateway_balances_over_the_host(fleet: Fleet) -> None:
+    """What site.yml's drain step does with a gateway not converged yet (no runtime API)
+    and with a host the gateway does not balance over: nothing, and says why."""
+    no_api = gateway_runtime(fleet.servers[1], "drain", fleet.servers[0])
+    assert no_api == {"changed": False, "skipped": no_api["skipped"]}
+    assert no_api["skipped"].startswith("no runtime API at /run/haproxy/admin.sock")
+    not_behind = gateway_runtime(fleet.gateway, "drain", fleet.gateway)
+    assert not_behind["changed"] is False
+    assert (
+        not_behind["skipped"] == "gw-front-d12 is not a backend of llmbox_engines on this gateway"
+    )
+
+
 SCALING_GOAL = 1.6  # issue 9: two hosts >= 1.6 x one host, measured the same way
 SATURATING = 8  # clients: 4 per backend, twice llama_cpp_parallel (2 slots each)
 
@@ -150,12 +163,12 @@ def test_two_backends_scale_throughput_through_the_gateway(fleet: Fleet, tmp_pat
     for core, server in enumerate(fleet.servers):
         pid = server.ssh("systemctl show -p MainPID --value llama-server").stdout.strip()
         server.ssh(f"taskset -a -p -c {core} {pid}")
-    assert gateway_runtime(fleet, "drain", fleet.servers[1])["status"].startswith("DRAIN")
+    assert gateway_runtime(fleet.gateway, "drain", fleet.servers[1])["status"].startswith("DRAIN")
     try:
         one = bench(fleet, tmp_path / "one", SATURATING, "--requests", "32",
                     "--host-label", "gateway-1-backend")  # fmt: skip
     finally:
-        assert gateway_runtime(fleet, "ready", fleet.servers[1])["status"] == "UP"
+        assert gateway_runtime(fleet.gateway, "ready", fleet.servers[1])["status"] == "UP"
     both = bench(fleet, tmp_path / "both", SATURATING, "--requests", "64",
                  "--host-label", "gateway-2-backends")  # fmt: skip
     ratio = both["output_tok_s"] / one["output_tok_s"]
