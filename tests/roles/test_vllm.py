@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from playbook_runner import PlaybookResult, converge_role
+from playbook_runner import PlaybookResult, converge_role, run_playbook
 
 from llmbox.lab.testhosts import TestHost
 
@@ -277,3 +277,70 @@ def test_rendered_unit_is_valid_for_systemd(
 
     assert verify.returncode == 0, verify.stderr
     assert "vllm.service" not in verify.stderr, verify.stderr
+
+
+# A stand-in for the vllm entry point (no GPU here): answers /health on the role's port.
+FAKE_VLLM = """#!/usr/bin/python3
+import http.server
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+
+http.server.HTTPServer(("127.0.0.1", 8000), Health).serve_forever()
+"""
+RUN_PHASE = [
+    {
+        "name": "The vllm role's run phase",
+        "hosts": "all",
+        "become": True,
+        "gather_facts": False,
+        "tasks": [
+            {
+                "name": "Start vLLM and restart it for changes it has not picked up",
+                "ansible.builtin.include_role": {"name": "vllm", "tasks_from": "run.yml"},
+                "vars": {"__vllm_model_path": "/srv/model", "vllm_host": "127.0.0.1"},
+            }
+        ],
+    }
+]
+
+
+@pytest.mark.real_host
+def test_run_restarts_a_server_started_before_its_key_changed(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    """A run interrupted after it wrote a new key but before its restart handler leaves
+    vLLM running with the old key; the next run finds the env file newer than the running
+    server (the check llama_cpp uses too) and restarts it, once."""
+    host = boot_host("debian12")
+    host.ssh(
+        "mkdir -p /opt/vllm/venv/bin /etc/vllm /srv/model && "
+        f"cat > /opt/vllm/venv/bin/vllm <<'EOF'\n{FAKE_VLLM}EOF\n"
+        "chmod 755 /opt/vllm/venv/bin/vllm && echo VLLM_API_KEY=old > /etc/vllm/vllm.env && "
+        "printf '[Service]\\nEnvironmentFile=/etc/vllm/vllm.env\\n"
+        "ExecStart=/opt/vllm/venv/bin/vllm\\n[Install]\\nWantedBy=multi-user.target\\n' "
+        "> /etc/systemd/system/vllm.service"
+    )
+    playbook = tmp_path / "run.yml"
+    playbook.write_text(yaml.safe_dump(RUN_PHASE, sort_keys=False))
+
+    def run() -> tuple[PlaybookResult, str]:
+        result = run_playbook(playbook, [host])
+        assert result.rc == 0, result.stdout[-4000:]
+        return result, host.ssh("systemctl show vllm -p MainPID --value").stdout.strip()
+
+    started, first_pid = run()
+    assert "RUNNING HANDLER [vllm : Restart vLLM]" not in started.stdout
+    host.ssh("sleep 1.1 && echo VLLM_API_KEY=rotated > /etc/vllm/vllm.env")  # ctime after start
+
+    rerun, second_pid = run()
+    found = rerun.stdout.split("TASK [vllm : Find changes the running vllm has not picked up]")[1]
+    assert found.split("\n", 2)[1].startswith("changed: ["), rerun.stdout[-4000:]
+    assert "RUNNING HANDLER [vllm : Restart vLLM]" in rerun.stdout
+    assert second_pid != first_pid
+
+    quiet, third_pid = run()
+    assert quiet.stats[host.name]["changed"] == 0
+    assert third_pid == second_pid
