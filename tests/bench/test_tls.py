@@ -29,7 +29,7 @@ def cas(tmp_path: Path) -> tuple[Ca, Ca]:
 def unreachable_proxy(cas: tuple[Ca, Ca], tmp_path: Path) -> Iterator[TlsProxy]:
     """TLS on loopback in front of a port nobody listens on: a failed handshake is all
     a wrong CA ever gets to, so no server is needed behind it."""
-    proxy = TlsProxy(server_context(cas[0], tmp_path), ("127.0.0.1", free_port()))
+    proxy = TlsProxy(server_context(cas[0]), ("127.0.0.1", free_port()))
     yield proxy
     proxy.close()
 
@@ -96,7 +96,7 @@ def test_the_gateway_ca_verifies_and_the_run_completes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     host, port = llama_server.url.removeprefix("http://").split(":")
-    proxy = TlsProxy(server_context(cas[0], tmp_path), (host, int(port)))
+    proxy = TlsProxy(server_context(cas[0]), (host, int(port)))
     monkeypatch.setenv("BENCH_KEY", llama_server.api_key)
     extra = ["--api-key-env", "BENCH_KEY", "--concurrency", "1", "--requests", "2",
              "--prompt-tokens", "8", "--output-tokens", "4", "--host-label", "gw"]  # fmt: skip

@@ -1,99 +1,54 @@
-"""A test CA, a server certificate it signs for 127.0.0.1, and a TLS-terminating proxy on
-loopback: https in front of the (http only) test llama-server, as a TLS gateway would be."""
+"""The gateway role's CA (roles/gateway/files/gateway_pki.py, imported, not copied) and a
+server certificate it signs for 127.0.0.1, and a TLS-terminating proxy on loopback:
+https in front of the (http only) test llama-server, as the TLS gateway would be."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
+import importlib.util
 import socket
 import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from llmbox.lab.testhosts import REPO_ROOT
+
+PKI_MODULE = REPO_ROOT / "roles" / "gateway" / "files" / "gateway_pki.py"
+
+
+def _gateway_pki() -> ModuleType:
+    """The role's controller-side script, loaded as a module (it is no package)."""
+    spec = importlib.util.spec_from_file_location("gateway_pki", PKI_MODULE)
+    assert spec is not None and spec.loader is not None, PKI_MODULE
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass(frozen=True)
 class Ca:
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-    pem: Path
+    directory: Path  # the role's CA directory: ca.crt, ca.key, hosts/
 
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
+    @property
+    def pem(self) -> Path:
+        return self.directory / "ca.crt"
 
 
 def make_ca(directory: Path, name: str) -> Ca:
-    """A self-signed CA certificate, written to ``directory/<name>.pem``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        _builder(_name(name), _name(name), key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    pem = directory / f"{name}.pem"
-    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return Ca(cert, key, pem)
+    """A CA made by the gateway role's own code, in ``directory/<name>/``."""
+    ca = Ca(directory / name)
+    _gateway_pki().ensure_ca(ca.directory, False)
+    return ca
 
 
-def server_context(ca: Ca, directory: Path) -> ssl.SSLContext:
-    """A server TLS context whose certificate ``ca`` signed for IP 127.0.0.1."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        _builder(_name("127.0.0.1"), ca.cert.subject, key.public_key())
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca.key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "server.pem", directory / "server.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+def server_context(ca: Ca) -> ssl.SSLContext:
+    """A server TLS context whose certificate ``ca`` signed for IP 127.0.0.1, issued the
+    way the role issues a gateway's certificate (kept beside the CA, in hosts/)."""
+    issued = _gateway_pki().issue(ca.directory, "loopback", ["127.0.0.1"], False)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
+    context.load_cert_chain(str(issued["certificate"]), str(issued["key"]))
     return context
 
 
