@@ -16,7 +16,13 @@ import pulumi_aws as aws
 from stacks.config import ServerConfig
 from stacks.gateway_config import DEBIAN_AMI_OWNER, GatewayConfig
 from stacks.network import GpuNetwork
-from stacks.servers import GpuServers, ansible_ready_user_data, newest_ami
+from stacks.servers import (
+    GpuServers,
+    ansible_ready_user_data,
+    encrypted_root,
+    imdsv2_only,
+    newest_ami,
+)
 from stacks.tagged import TaggedComponent
 
 # HAProxy, its certificate and logs fit many times over in Debian's minimum (8 GB).
@@ -60,18 +66,8 @@ class GatewayHost(TaggedComponent):
                 associate_public_ip_address=True,
                 key_name=servers.key_name,
                 iam_instance_profile=servers.instance_profile_name,
-                metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                    http_endpoint="enabled",
-                    http_tokens="required",
-                    http_put_response_hop_limit=1,
-                ),
-                root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                    volume_type="gp3",
-                    volume_size=ROOT_VOLUME_GB,
-                    encrypted=True,
-                    delete_on_termination=True,
-                    tags=self.tags("gateway-root"),
-                ),
+                metadata_options=imdsv2_only(),
+                root_block_device=encrypted_root(ROOT_VOLUME_GB, self.tags("gateway-root")),
                 # Debian's image logs in as "admin"; this creates sshUser, as on the GPU hosts.
                 user_data=ansible_ready_user_data(login.ssh_user, login.ssh_public_key),
                 tags=self.tags("gateway"),

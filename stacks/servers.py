@@ -14,6 +14,25 @@ from stacks.tagged import TaggedComponent
 SSM_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 
+def imdsv2_only() -> aws.ec2.InstanceMetadataOptionsArgs:
+    """Instance metadata only through IMDSv2 session tokens, one network hop: a process
+    in a container or a forwarded request cannot read the instance role's credentials."""
+    return aws.ec2.InstanceMetadataOptionsArgs(
+        http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=1
+    )
+
+
+def encrypted_root(size_gb: int, tags: dict[str, str]) -> aws.ec2.InstanceRootBlockDeviceArgs:
+    """The guardrail every llmbox instance has: an encrypted gp3 root volume."""
+    return aws.ec2.InstanceRootBlockDeviceArgs(
+        volume_type="gp3",
+        volume_size=size_gb,
+        encrypted=True,
+        delete_on_termination=True,
+        tags=tags,
+    )
+
+
 def ansible_ready_user_data(ssh_user: str, public_key: str) -> str:
     """cloud-init user data: python3 and a passwordless-sudo SSH user for Ansible.
 
@@ -140,17 +159,9 @@ class GpuServers(TaggedComponent):
                     associate_public_ip_address=True,
                     key_name=key_pair.key_name,
                     iam_instance_profile=profile.name,
-                    metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                        http_endpoint="enabled",
-                        http_tokens="required",
-                        http_put_response_hop_limit=1,
-                    ),
-                    root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                        volume_type="gp3",
-                        volume_size=config.root_volume_gb,
-                        encrypted=True,
-                        delete_on_termination=True,
-                        tags=self.tags(f"gpu-{index}-root"),
+                    metadata_options=imdsv2_only(),
+                    root_block_device=encrypted_root(
+                        config.root_volume_gb, self.tags(f"gpu-{index}-root")
                     ),
                     instance_market_options=_market_options(config),
                     user_data=ansible_ready_user_data(config.ssh_user, config.ssh_public_key),
