@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from llmbox.lab.playbooks import PlaybookResult, converge_role, run_playbook
 from llmbox.lab.testhosts import TestHost
 
-__all__ = ["TEST_API_KEY", "OfficeConverge", "PlaybookResult", "converge_role", "run_playbook"]
+__all__ = [
+    "TEST_API_KEY",
+    "OfficeConverge",
+    "PlaybookResult",
+    "assert_untouched",
+    "converge_role",
+    "run_playbook",
+]
 
 TEST_API_KEY = "llmbox-test-key-5f0c2a9e"  # a test-only key for the throw-away hosts
 
@@ -24,3 +31,14 @@ class OfficeConverge:
     second: PlaybookResult
     check: PlaybookResult
     fast: PlaybookResult
+
+
+def assert_untouched(host: TestHost) -> None:
+    """Nothing under the paths the roles write changed since the test touched
+    /run/llmbox-before-play on ``host`` (a refused run must change nothing)."""
+    written = host.ssh(
+        "find /etc /opt /usr /var/lib/dpkg /var/lib/llmbox -xdev -newer /run/llmbox-before-play"
+        " -print 2>/dev/null",
+        check=False,
+    ).stdout.split()
+    assert written == [], written

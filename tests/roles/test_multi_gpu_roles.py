@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from gpu_shape import GPU_SHAPED, make_gpu_shaped
-from playbook_runner import PlaybookResult, run_playbook
+from playbook_runner import PlaybookResult, assert_untouched, run_playbook
 
 from llmbox.lab.testhosts import REPO_ROOT, TestHost, TestHostPool
 
@@ -59,16 +59,7 @@ def gpus(host: TestHost, request: pytest.FixtureRequest) -> Iterator[int]:
     count = int(request.param)
     make_gpu_shaped(host, count)
     yield count
-    _untouched(host)
-
-
-def _untouched(host: TestHost) -> None:
-    written = host.ssh(
-        "find /etc /opt /usr /var/lib/dpkg /var/lib/llmbox -xdev -newer /run/llmbox-before-play"
-        " -print 2>/dev/null",
-        check=False,
-    ).stdout.split()
-    assert written == []
+    assert_untouched(host)
 
 
 def _pre_tasks(host: TestHost, extra: dict[str, Any]) -> PlaybookResult:

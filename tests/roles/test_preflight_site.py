@@ -25,7 +25,13 @@ from typing import Any
 
 import pytest
 import yaml
-from playbook_runner import TEST_API_KEY, PlaybookResult, converge_role, run_playbook
+from playbook_runner import (
+    TEST_API_KEY,
+    PlaybookResult,
+    assert_untouched,
+    converge_role,
+    run_playbook,
+)
 from test_gateway import KEY_VARS, play
 
 from llmbox.lab.testhosts import REPO_ROOT, SshKeypair, TestHost, TestHostPool, TestNetwork
@@ -61,15 +67,6 @@ def hosts(test_network: TestNetwork, ssh_keypair: SshKeypair) -> Iterator[dict[s
         yield {"plain": plain, "gpu": gpu}
     finally:
         pool.stop_all()
-
-
-def _untouched(host: TestHost) -> None:
-    written = host.ssh(
-        "find /etc /opt /usr /var/lib/dpkg /var/lib/llmbox -xdev -newer /run/llmbox-before-play"
-        " -print 2>/dev/null",
-        check=False,
-    ).stdout.split()
-    assert written == []
 
 
 def _tasks(result: PlaybookResult) -> list[str]:
@@ -111,7 +108,7 @@ def test_vllm_host_with_an_empty_key_stops_before_the_driver_role(
     # ... and no task of any role's own run came before the failure.
     assert not [t for t in _tasks(result) if t.startswith(("Install the", "Serve the"))]
     assert "Run the read-only preflight checks of every role" in _tasks(result)
-    _untouched(host)
+    assert_untouched(host)
 
 
 def test_gpu_shaped_host_passes_the_pre_tasks_with_cuda_toolkit_in_the_play(
@@ -131,7 +128,7 @@ def test_gpu_shaped_host_passes_the_pre_tasks_with_cuda_toolkit_in_the_play(
         "llama_cpp : Assert nvcc is installed, or installed by cuda_toolkit before the build" in ran
     )
     assert "nvidia-smi reports no GPU memory on" in result.stdout  # memory checked after the driver
-    _untouched(host)
+    assert_untouched(host)
 
 
 def test_gpu_shaped_host_reaches_the_driver_role(
@@ -144,7 +141,7 @@ def test_gpu_shaped_host_reaches_the_driver_role(
     ran = _tasks(result)
     install = [t for t in ran if t.startswith("nvidia_driver : Install the headers of the running")]
     assert install, result.stdout[-6000:]
-    _untouched(host)
+    assert_untouched(host)
 
 
 def test_cuda_backend_without_a_toolkit_in_the_play_says_why(
@@ -159,7 +156,7 @@ def test_cuda_backend_without_a_toolkit_in_the_play_says_why(
     assert "/usr/local/cuda/bin/nvcc (llama_cpp_cuda_home)" in message
     assert "this play will not install: cuda_toolkit is not in the play" in message
     assert "or set llama_cpp_backend=cpu" in message
-    _untouched(host)
+    assert_untouched(host)
 
 
 def test_context_beyond_the_trained_one_is_refused_with_the_limit(
@@ -174,7 +171,7 @@ def test_context_beyond_the_trained_one_is_refused_with_the_limit(
     assert message.startswith("llama_cpp_ctx_size=32768 over 2 slot(s) lets one request use 16384")
     assert f"more than the {SMOLLM2_TRAINED_CONTEXT} tokens" in message
     assert "(llama.context_length in its GGUF metadata); valid: 128 to 16384" in message
-    _untouched(host)
+    assert_untouched(host)
     # The largest valid value passes.
     assert _pre_tasks(host, smollm2_vars | {"llama_cpp_ctx_size": 16384}).rc == 0
 
@@ -264,7 +261,7 @@ def test_context_beyond_memory_is_refused_with_the_limit(
     # (Ansible's memtotal_mb is /proc/meminfo's kB rounded down to MiB)
     per_token = 2 * 80 * 64 * 128 * 2
     assert abs(limit * per_token - (ram_gib - 0.75) * 2**30) <= per_token + 2**20
-    _untouched(host)
+    assert_untouched(host)
 
 
 def test_vllm_max_model_len_beyond_the_trained_one_is_refused(
@@ -284,7 +281,7 @@ def test_vllm_max_model_len_beyond_the_trained_one_is_refused(
     )
     assert "valid: 0 (the model's own) to 8192" in message
     assert VLLM_KEY not in result.stdout
-    _untouched(host)
+    assert_untouched(host)
 
 
 def _role_variables() -> set[str]:
@@ -346,4 +343,4 @@ def test_bad_gateway_variable_stops_site_before_any_host_changes(
     assert plays == ["Check the gateways' variables before any host changes"], plays
     for host in (server, gateway):
         assert result.stats.get(host.name, {}).get("changed", 0) == 0
-        _untouched(host)
+        assert_untouched(host)
