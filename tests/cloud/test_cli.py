@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -39,19 +40,25 @@ def test_inventory_from_stdin_writes_file(tmp_path: Path) -> None:
     assert hosts["prod-gpu-0"]["ansible_host"] == "203.0.113.10"
 
 
-def test_written_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
-    out = tmp_path / "cloud.yml"
-    result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input=json.dumps(OUTPUTS))
-    assert result.exit_code == 0, result.output
+def _listed_by_ansible(inventory: Path) -> dict[str, Any]:
+    """The inventory as real ``ansible-inventory --list`` reads it (unparsable fails)."""
     ansible_inventory = Path(sys.executable).with_name("ansible-inventory")
     listed = subprocess.run(
-        [str(ansible_inventory), "-i", str(out), "--list"],
+        [str(ansible_inventory), "-i", str(inventory), "--list"],
         capture_output=True,
         text=True,
         check=True,
         env=os.environ | {"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"},
     )
-    parsed = json.loads(listed.stdout)
+    parsed: dict[str, Any] = json.loads(listed.stdout)
+    return parsed
+
+
+def test_written_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
+    out = tmp_path / "cloud.yml"
+    result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input=json.dumps(OUTPUTS))
+    assert result.exit_code == 0, result.output
+    parsed = _listed_by_ansible(out)
     assert parsed["llm_servers"]["hosts"] == ["prod-gpu-0"]
     host = parsed["_meta"]["hostvars"]["prod-gpu-0"]
     assert (host["ansible_host"], host["ansible_user"]) == ("203.0.113.10", "ubuntu")
@@ -146,15 +153,7 @@ def test_gateway_inventory_is_what_ansible_reads(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["inventory", "--out", str(out)], input=json.dumps(outputs))
     assert result.exit_code == 0, result.output
     assert "(2 hosts in group llm_servers, 1 hosts in group llm_gateways)" in result.output
-    ansible_inventory = Path(sys.executable).with_name("ansible-inventory")
-    listed = subprocess.run(
-        [str(ansible_inventory), "-i", str(out), "--list"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=os.environ | {"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"},
-    )
-    parsed = json.loads(listed.stdout)
+    parsed = _listed_by_ansible(out)
     assert parsed["llm_servers"]["hosts"] == ["prod-gpu-0", "prod-gpu-1"]
     assert parsed["llm_gateways"]["hosts"] == ["prod-gateway"]
     hostvars = parsed["_meta"]["hostvars"]

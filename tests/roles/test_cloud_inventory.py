@@ -121,16 +121,19 @@ def _stand_in_pulumi(directory: Path) -> tuple[Path, Path]:
     return bin_dir, log
 
 
-def _connection_inventory(path: Path, names: list[str], host: TestHost) -> None:
-    """Host variables that say only how to reach the test host, per stack host name."""
-    ssh = f"-F {host.ssh_key.parent / 'ssh_config'}"
-    reach = {
+def _reach(host: TestHost) -> dict[str, str]:
+    """Host variables that say only how to reach the test host."""
+    return {
         "ansible_host": host.address,
         "ansible_user": host.ssh_user,
         "ansible_ssh_private_key_file": str(host.ssh_key),
-        "ansible_ssh_common_args": ssh,
+        "ansible_ssh_common_args": f"-F {host.ssh_key.parent / 'ssh_config'}",
     }
-    hosts = dict.fromkeys(names, reach)
+
+
+def _connection_inventory(path: Path, names: list[str], host: TestHost) -> None:
+    """Only how to reach the test host, per stack host name, in group llm_servers."""
+    hosts = dict.fromkeys(names, _reach(host))
     path.write_text(json.dumps({"all": {"children": {"llm_servers": {"hosts": hosts}}}}))
 
 
@@ -286,16 +289,9 @@ def test_gateway_stack_inventory_passes_site_preflights(
     host = boot_host("debian12")
     host.ssh("touch /run/llmbox-before-play")
     # Every stack host name reaches the one test host; only connection variables.
-    ssh = f"-F {host.ssh_key.parent / 'ssh_config'}"
-    reach = {
-        "ansible_host": host.address,
-        "ansible_user": host.ssh_user,
-        "ansible_ssh_private_key_file": str(host.ssh_key),
-        "ansible_ssh_common_args": ssh,
-    }
     names = sorted({*servers, *gateways})
     connection_yml = tmp_path / "connection.yml"
-    connection_yml.write_text(json.dumps({"all": {"hosts": dict.fromkeys(names, reach)}}))
+    connection_yml.write_text(json.dumps({"all": {"hosts": dict.fromkeys(names, _reach(host))}}))
     bin_dir, calls = _stand_in_pulumi(tmp_path)
     backends_file = tmp_path / "backends.json"
     extra = tmp_path / "extra.json"
