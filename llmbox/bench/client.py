@@ -96,6 +96,24 @@ async def server_props(client: httpx.AsyncClient, url: str) -> dict[str, Any] | 
     return body if isinstance(body, dict) else None
 
 
+async def server_version(client: httpx.AsyncClient, url: str) -> str | None:
+    """vLLM's ``GET /version`` (``{"version": "0.32.0"}``), or None when there is none.
+
+    vLLM 0.32 defines it in vllm/entrypoints/serve/instrumentator/basic.py
+    (``show_version``; vllm/entrypoints/openai/api_server.py in releases up to 0.11). Its
+    API-key middleware (vllm/entrypoints/serve/middleware/authenticate.py) guards only
+    paths under /v1, /v2, /inference and /cohere, so /version answers without the key;
+    the key is sent anyway (the client's headers carry it), as a gateway may want it.
+    """
+    try:
+        response = await client.get(f"{base_url(url)}/version")
+        body = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    version = body.get("version") if isinstance(body, dict) else None
+    return version if isinstance(version, str) and version else None
+
+
 @dataclass(frozen=True)
 class RequestSpec:
     """What each measured request asks for."""

@@ -9,6 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from llmbox.bench.client import server_version
 from llmbox.bench.schema import CpuInfo, EngineInfo, ModelInfo
 
 # GGUF quantization tags as they appear in file names: Q4_1, Q4_K_M, IQ3_XS, F16, BF16 …
@@ -65,12 +68,42 @@ def model_info(
     )
 
 
-def engine_info(props: dict[str, Any] | None, models: dict[str, Any]) -> EngineInfo:
-    """llama.cpp says who it is in /props; others by the owner of their models."""
+# What a server puts in ``owned_by`` of its /v1/models entries when the entry is its own
+# model: vLLM's ModelCard defaults it to "vllm" (vllm/entrypoints/serve/engine/protocol.py
+# in vLLM 0.32, vllm/entrypoints/openai/protocol.py before); llama-server answers "llamacpp"
+# (tools/server/server-context.cpp in ggml-org/llama.cpp). Other values (a proxy's
+# "openai", an organisation) name no engine: kept as ``owned_by``, the engine "unknown".
+_ENGINE_BY_OWNER = {"vllm": "vllm", "llamacpp": "llama.cpp"}
+UNKNOWN_ENGINE = "unknown"
+
+
+def model_owner(models: dict[str, Any]) -> str | None:
+    """``owned_by`` of the first model /v1/models lists, if it says one."""
+    data = models.get("data")
+    first = data[0] if isinstance(data, list) and data else None
+    owner = first.get("owned_by") if isinstance(first, dict) else None
+    return owner if isinstance(owner, str) and owner else None
+
+
+def engine_info(
+    props: dict[str, Any] | None, models: dict[str, Any], vllm_version: str | None = None
+) -> EngineInfo:
+    """llama.cpp says who it is in /props (its build); vLLM by the owner of its models and
+    its version from /version (``vllm_version``, see ``client.server_version``)."""
     if props and "build_info" in props:
         return EngineInfo(name="llama.cpp", version=str(props["build_info"]))
-    data = models.get("data")
-    owner = data[0].get("owned_by") if isinstance(data, list) and data else None
-    if owner == "vllm":
-        return EngineInfo(name="vllm", version=None)
-    return EngineInfo(name=str(owner or "unknown"), version=None)
+    owner = model_owner(models)
+    engine = _ENGINE_BY_OWNER.get(owner or "")
+    if engine is None:
+        return EngineInfo(name=UNKNOWN_ENGINE, version=None, owned_by=owner)
+    return EngineInfo(name=engine, version=vllm_version if engine == "vllm" else None)
+
+
+async def detect_engine(
+    client: httpx.AsyncClient, url: str, props: dict[str, Any] | None, models: dict[str, Any]
+) -> EngineInfo:
+    """The engine and its version; /version is a common path, so only a server whose
+    models say vLLM is asked it."""
+    is_vllm = model_owner(models) == "vllm"
+    version = await server_version(client, url) if is_vllm else None
+    return engine_info(props, models, version)

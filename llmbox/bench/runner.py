@@ -202,7 +202,7 @@ async def _sweep(
     ) as client:
         models = await check_server(client, config.url)
         props = await server_props(client, config.url)
-        engine = hostinfo.engine_info(props, models)
+        engine = await hostinfo.detect_engine(client, config.url, props, models)
         model = hostinfo.model_info(config.model, config.model_file, props)
         cpu = hostinfo.cpu_info()
         # Where the engine has a switch for it, ask it not to reuse cached prompt prefixes

@@ -58,8 +58,11 @@ class _Frozen(BaseModel):
 
 
 class EngineInfo(_Frozen):
+    # "llama.cpp", "vllm", or "unknown" for a server that does not say which engine it is
     name: str
     version: str | None
+    # what the server's /v1/models said owns its model, when that named no known engine
+    owned_by: str | None = None
 
 
 class ModelInfo(_Frozen):

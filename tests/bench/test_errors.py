@@ -126,7 +126,8 @@ def test_server_without_tokenizer_or_usage_is_labelled(fake_server: str, tmp_pat
     assert settings["prompt_tokens_method"] == "approximate"  # no /tokenize there
     assert settings["output_tokens_method"] == "counted"  # no usage, no timings
     assert data["metrics"]["output_tokens_mean"] == 5  # five content chunks counted
-    assert data["metadata"]["engine"] == {"name": "fake", "version": None}
+    # "fake" names no engine llmbox knows: the owner is kept, the engine is unknown
+    assert data["metadata"]["engine"] == {"name": "unknown", "version": None, "owned_by": "fake"}
 
 
 @pytest.mark.parametrize("fake_server", ["non-stream"], indirect=True)

@@ -104,6 +104,17 @@ def test_engine_from_llama_cpp_props_or_model_owner() -> None:
     )
     vllm = {"data": [{"id": "m", "owned_by": "vllm"}]}
     assert engine_info(None, vllm) == EngineInfo(name="vllm", version=None)
+    assert engine_info(None, vllm, "0.32.0") == EngineInfo(name="vllm", version="0.32.0")
+    llama = {"data": [{"id": "m", "owned_by": "llamacpp"}]}  # /props not reachable
+    assert engine_info(None, llama) == EngineInfo(name="llama.cpp", version=None)
+
+
+@pytest.mark.parametrize(
+    "models",
+    [{}, {"data": []}, {"data": [{"id": "m"}]}, {"data": ["m"]}, {"data": [{"owned_by": 7}]}],
+)
+def test_a_server_that_does_not_say_its_engine_is_unknown(models: dict[str, object]) -> None:
+    assert engine_info(None, models, "9.9") == EngineInfo(name="unknown", version=None)
 
 
 def test_base_url_accepts_v1_and_rejects_non_http() -> None:
