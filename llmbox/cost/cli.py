@@ -76,7 +76,7 @@ def render_report(
     try:
         if results is not None:
             tree = read_results_tree(results)
-            loaded = with_measured_hosts(loaded, tree.host_runs)
+            loaded = with_measured_hosts(loaded, tree.host_runs, tree.results)
             bench, notes = list(tree.results), list(tree.notes)
             notes += hardware_notes(tree.host_runs, catalog)
             if tree.empty:  # a failed run measured nothing: say so rather than drop it

@@ -39,14 +39,48 @@ def _spec(identity: HardwareIdentity, host: str) -> OptionSpec:
     )
 
 
-def with_measured_hosts(scenario: Scenario, runs: Sequence[HostRun]) -> Scenario:
+def engines_measured(scenario: Scenario, results: Sequence[BenchResult], host: str) -> list[str]:
+    """The engines ``host`` was measured with, on the scenario's model."""
+    model, quant = scenario.model.name, scenario.model.quantization.value
+    return sorted(
+        {r.engine for r in results if r.host == host and r.engine and r.matches_model(model, quant)}
+    )
+
+
+def _per_engine(spec: OptionSpec, engines: list[str]) -> list[OptionSpec]:
+    """One option per engine the host was measured with, named so (``ws-1 (vllm)``), so
+    the report shows the engines side by side; the spec itself when there is one."""
+    if spec.host is None or spec.engine is not None or len(engines) < 2:
+        return [spec]
+    cloud = f"{spec.cloud} (spot)" if spec.cloud and spec.spot else spec.cloud
+    base = spec.name or spec.hardware or cloud or spec.host
+    return [spec.model_copy(update={"name": f"{base} ({e})", "engine": e}) for e in engines]
+
+
+def with_measured_hosts(
+    scenario: Scenario, runs: Sequence[HostRun], results: Sequence[BenchResult] = ()
+) -> Scenario:
     """The scenario plus one option per benchmarked host it does not already name
-    (an option with ``host: <name>`` keeps the scenario's own description of it)."""
+    (an option with ``host: <name>`` keeps the scenario's own description of it).
+
+    A host measured with several engines (``results``: llama.cpp and vLLM on the same box)
+    becomes one option per engine, its own or the scenario's, each priced the same and
+    taking its throughput from that engine's runs only: results never mix engines.
+    """
     named = {spec.host for spec in scenario.options if spec.host is not None}
-    added = [_spec(run.manifest.hardware, run.host) for run in runs if run.host not in named]
-    if not added:
+    identities: dict[str, HardwareIdentity] = {}
+    for run in runs:
+        if run.host not in named:
+            identities.setdefault(run.host, run.manifest.hardware)
+    specs = [*scenario.options, *(_spec(i, host) for host, i in identities.items())]
+    options = [
+        split
+        for spec in specs
+        for split in _per_engine(spec, engines_measured(scenario, results, spec.host or ""))
+    ]
+    if options == list(scenario.options):
         return scenario
-    return scenario.model_copy(update={"options": [*scenario.options, *added]})
+    return scenario.model_copy(update={"options": options})
 
 
 def _option_gpu(spec: OptionSpec, catalog: Catalog) -> str | None:
@@ -142,7 +176,7 @@ def service_level_notes(
         runs = candidate_results(
             list(results), host=spec.host, gpu_name=_option_gpu(spec, catalog),
             model_name=scenario.model.name, quantization=scenario.model.quantization.value,
-            gpu_count=_option_gpu_count(spec, catalog),
+            gpu_count=_option_gpu_count(spec, catalog), engine=spec.engine,
         )  # fmt: skip
         if not runs:
             continue

@@ -42,6 +42,7 @@ def pick_result(
     concurrency: int,
     service_level: ServiceLevel | None = None,
     gpu_count: int | None = None,
+    engine: str | None = None,
 ) -> BenchResult | None:
     """The result for this option: by host if given, else by GPU; same model. A host's run
     whose hardware contradicts the option's GPU (``None``: CPU only) is never used.
@@ -54,7 +55,7 @@ def pick_result(
     """
     candidates = candidate_results(
         results, host=host, gpu_name=gpu_name, model_name=model_name, quantization=quantization,
-        gpu_count=gpu_count,
+        gpu_count=gpu_count, engine=engine,
     )  # fmt: skip
     at_level = best_at_level(candidates, service_level) if service_level is not None else None
     if at_level is not None or not candidates:
@@ -76,10 +77,11 @@ def candidate_results(
     model_name: str,
     quantization: str,
     gpu_count: int | None = None,
+    engine: str | None = None,
 ) -> list[BenchResult]:
     """The runs that may stand for an option: its host's (hardware not contradicting the
     option's GPU and, when given, GPU count) if it names one, else any run on its GPU model
-    with that many GPUs; same model either way."""
+    with that many GPUs; same model either way, and same engine when ``engine`` is given."""
     if host is not None:
         candidates = [
             r for r in results if r.host == host and not contradiction(r, gpu_name, gpu_count)
@@ -95,4 +97,8 @@ def candidate_results(
             and normalise_name(r.gpu_name) == wanted
             and (gpu_count is None or r.gpu_count in {None, gpu_count})
         ]
-    return [r for r in candidates if r.matches_model(model_name, quantization)]
+    return [
+        r
+        for r in candidates
+        if r.matches_model(model_name, quantization) and engine in {None, r.engine}
+    ]

@@ -70,6 +70,11 @@ class ResolvedOption:
     at_service_level: str | None = None
     # set when the scenario has a service level and none of the box's measured runs met it
     missed_service_level: bool = False
+    # the bench host the option takes figures from, and the engine (and its version) of
+    # the run its throughput was measured with; None when no run was used
+    host: str | None = None
+    engine: str | None = None
+    engine_version: str | None = None
 
     def load_label(self) -> str:
         """What the throughput figure describes, for the tables."""
@@ -187,17 +192,24 @@ def _measured(ctx: _Context, spec: OptionSpec, gpu: Gpu, gpu_count: int) -> Benc
         quantization=ctx.scenario.model.quantization,
         concurrency=ctx.scenario.usage.concurrency,
         service_level=ctx.scenario.service_level,
+        engine=spec.engine,
     )
 
 
-def _service_level_fields(ctx: _Context, measured: BenchResult | None) -> dict[str, Any]:
-    """``at_service_level`` / ``missed_service_level`` of a box with this measured run."""
+def _measured_fields(
+    ctx: _Context, spec: OptionSpec, measured: BenchResult | None
+) -> dict[str, Any]:
+    """The host, the measured run's engine, and ``at_service_level`` /
+    ``missed_service_level`` of a box with this measured run."""
+    found: dict[str, Any] = {"host": spec.host, "engine": spec.engine}
+    if measured is not None:
+        found.update(engine=measured.engine, engine_version=measured.engine_version)
     level = ctx.scenario.service_level
     if measured is None or level is None:
-        return {}
+        return found
     if judge(measured, level)[0]:
-        return {"at_service_level": measured.level}
-    return {"missed_service_level": True}
+        return {**found, "at_service_level": measured.level}
+    return {**found, "missed_service_level": True}
 
 
 def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
@@ -233,7 +245,7 @@ def _office(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         idle_power=idle,
         price_basis="purchase",
         streams=ctx.scenario.usage.concurrency,
-        **_service_level_fields(ctx, measured),
+        **_measured_fields(ctx, spec, measured),
     )
 
 
@@ -275,7 +287,7 @@ def _cloud(ctx: _Context, spec: OptionSpec) -> ResolvedOption:
         hourly_high=Figure(high, provenance, source),
         price_basis=basis,
         streams=ctx.scenario.usage.concurrency,
-        **_service_level_fields(ctx, measured),
+        **_measured_fields(ctx, spec, measured),
     )
 
 

@@ -60,6 +60,10 @@ def _option(costs: OptionCosts) -> dict[str, Any]:
         "usd_per_hour_low": _figure(option.hourly_low),
         "usd_per_hour_high": _figure(option.hourly_high),
         "throughput_streams": option.streams,
+        # the bench host and the engine (with its version) its throughput was measured on
+        "host": option.host,
+        "engine": option.engine,
+        "engine_version": option.engine_version,
         # the measured run's load when the throughput is capacity at the service level
         "throughput_at_service_level": option.at_service_level,
         "per_box": {

@@ -35,6 +35,7 @@ from llmbox.cost.render_common import (
     summary_lines,
     verdict_lines,
 )
+from llmbox.cost.render_engines import ENGINE_COLUMNS, ENGINES_TITLE, engine_rows
 from llmbox.cost.render_text import API_COLUMNS, BREAK_EVEN_TITLE, api_rows
 from llmbox.cost.report import Report
 from llmbox.cost.report_date import catalog_dates, report_date
@@ -94,6 +95,10 @@ def _tables(report: Report) -> list[dict[str, Any]]:
     rows = [(*astuple(option_row(c)), power_text(c)) for c in by_cost(report)]
     title = "Boxes (per box, then the total for the demand)"
     found.append(_table("boxes", title, heads, rows, [f"Marks: {LEGEND}."]))
+    engines = engine_rows(report)
+    if engines:
+        found.append(_table("engines", ENGINES_TITLE, ENGINE_COLUMNS, engines,
+                            [f"Marks: {LEGEND}."]))  # fmt: skip
     if report.break_evens:
         note = shown_break_evens(report)[1]
         found.append(_table("break-even", BREAK_EVEN_TITLE, BREAK_EVEN_COLUMNS,

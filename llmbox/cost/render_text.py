@@ -28,6 +28,7 @@ from llmbox.cost.render_common import (
     usd,
     verdict_lines,
 )
+from llmbox.cost.render_engines import ENGINE_COLUMNS, ENGINES_TITLE, engine_rows
 from llmbox.cost.report import Report
 
 # indices into render_common.columns(): the terminal splits the option table in two
@@ -91,6 +92,9 @@ def render_table(report: Report, width: int | None = None, color: bool = False) 
             table.add_row(*(row[index] for index in picked))
         console.print(table)
     console.print(LEGEND, highlight=False)
+    engines = engine_rows(report)
+    if engines:
+        console.print(_rich_table(ENGINES_TITLE, ENGINE_COLUMNS, engines))
     if report.break_evens:
         console.print(_rich_table(BREAK_EVEN_TITLE, BREAK_EVEN_COLUMNS, break_even_rows(report)))
         note = shown_break_evens(report)[1]
@@ -155,6 +159,10 @@ def render_markdown(report: Report) -> str:
     lines += ["## Boxes (per box, then the total for the demand)", ""]
     lines += _md_table(columns(report), [astuple(option_row(c)) for c in by_cost(report)])
     lines += [f"Marks: {LEGEND}.", ""]
+    engines = engine_rows(report)
+    if engines:
+        lines += [f"## {ENGINES_TITLE}", ""]
+        lines += _md_table(ENGINE_COLUMNS, engines)
     if report.break_evens:
         lines += [f"## {BREAK_EVEN_TITLE}", ""]
         lines += _md_table(BREAK_EVEN_COLUMNS, break_even_rows(report))

@@ -37,6 +37,9 @@ class BenchResult:
     itl_ms_p95: float | None = None
     # how many GPUs NVML saw on the host (metadata.gpu.count); None: no GPU or not recorded
     gpu_count: int | None = None
+    # metadata.engine: "llama.cpp", "vllm", "unknown" (None: the file does not say)
+    engine: str | None = None
+    engine_version: str | None = None
 
     @property
     def level(self) -> str:
@@ -115,9 +118,13 @@ def _result_from(data: Any, path: Path) -> BenchResult:
         value = metrics.get(key)
         return None if value is None else _number(value, path, key, positive=False)
 
+    engine = metadata.get("engine")
+    engine = engine if isinstance(engine, dict) else {}
     return BenchResult(
         path=path,
         host=str(_require(metadata, "host", path, "metadata.")),
+        engine=str(engine["name"]) if engine.get("name") else None,
+        engine_version=str(engine["version"]) if engine.get("version") else None,
         gpu_name=str(gpu["name"]) if isinstance(gpu, dict) and gpu.get("name") else None,
         gpu_count=_gpu_count(gpu, path),
         model_name=str(_require(model, "name", path, "metadata.model.")),
@@ -167,12 +174,19 @@ class HostRun:
     def host(self) -> str:
         return self.manifest.host
 
+    @property
+    def engine(self) -> str:
+        """The engine its result files name (what the server said it is), else the
+        manifest's ``llm_benchmark_engine``."""
+        said = {r.engine for r in self.results if r.engine is not None}
+        return said.pop() if len(said) == 1 else self.manifest.engine
+
 
 @dataclass(frozen=True)
 class ResultsTree:
     """What a results folder holds: the bench results to use (loose files and each host's
-    newest run), the newest run of each benchmarked host, the runs in which no request
-    completed, and notes for the report (runs superseded, files skipped)."""
+    newest run per engine), the newest run of each benchmarked host and engine, the runs
+    in which no request completed, and notes for the report (runs superseded, files skipped)."""
 
     results: tuple[BenchResult, ...]
     host_runs: tuple[HostRun, ...]
@@ -204,9 +218,9 @@ def read_results_tree(directory: Path | str) -> ResultsTree:
     """Every bench result under ``directory``, subfolders included.
 
     A folder with an ``llmbox-run.json`` manifest is one run of one host (what
-    ``playbooks/benchmark.yml`` fetches); of several runs of a host the newest (by its
-    ``created_at``, then run id) is used, and a note says which. Other bench files are
-    used as they are; JSON files that are not bench results are skipped with a note.
+    ``playbooks/benchmark.yml`` fetches); of several runs of a host with one engine the
+    newest (by its ``created_at``, then run id) is used, and a note says which. Other
+    bench files are used as they are; JSON files that are not bench results are skipped with a note.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -223,23 +237,26 @@ def read_results_tree(directory: Path | str) -> ResultsTree:
             loose.append(_result_from(data, path))
         else:
             notes.append(f"skipped {path}: not a bench result (no schema_version/metadata)")
-    newest: dict[str, HostRun] = {}
+    # A host measured with llama.cpp and then vLLM keeps both: the newest run of each engine.
+    newest: dict[tuple[str, str], HostRun] = {}
     for run in runs:
-        kept = newest.get(run.host)
+        kept = newest.get((run.host, run.engine))
         key = (run.manifest.created_at, run.manifest.run_id)
         if kept is None or key > (kept.manifest.created_at, kept.manifest.run_id):
-            newest[run.host] = run
-    for host, run in sorted(newest.items()):
-        count = sum(1 for r in runs if r.host == host)
+            newest[run.host, run.engine] = run
+    engines = {host: sum(1 for h, _ in newest if h == host) for host, _ in newest}
+    for (host, engine), run in sorted(newest.items()):
+        count = sum(1 for r in runs if (r.host, r.engine) == (host, engine))
         if count > 1:
+            label = host if engines[host] == 1 else f"{host} ({engine})"
             notes.append(
-                f"{host}: the newest of {count} runs is used ({run.manifest.run_id}, "
+                f"{label}: the newest of {count} runs is used ({run.manifest.run_id}, "
                 f"{run.folder.relative_to(directory)})"
             )
     every = loose + [r for run in newest.values() for r in run.results]
     return ResultsTree(
         results=tuple(r for r in every if r.completed > 0),
-        host_runs=tuple(newest[host] for host in sorted(newest)),
+        host_runs=tuple(newest[key] for key in sorted(newest)),
         empty=tuple(r for r in every if r.completed == 0),
         notes=tuple(notes),
     )

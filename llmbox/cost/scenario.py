@@ -91,7 +91,8 @@ class OptionSpec(_Strict):
     (``price_usd`` for office, ``usd_per_hour`` for cloud); an office box with no GPU gives
     ``ram_gb`` (system memory, which then holds the model) instead. Any box may override
     throughput (``tok_s``: the box's tokens/s at the scenario's concurrency) or power, and
-    name the bench ``host`` whose results it uses. An inline hosted API gives ``name``,
+    name the bench ``host`` whose results it uses (and ``engine``, to take only that
+    engine's runs of a host measured with several). An inline hosted API gives ``name``,
     ``kind: api`` and its two prices per 1M tokens (``input_usd_per_mtok``,
     ``output_usd_per_mtok``); catalog APIs are listed under ``apis:``.
     """
@@ -110,6 +111,11 @@ class OptionSpec(_Strict):
     idle_power_w: float | None = Field(None, ge=0)
     tok_s: float | None = Field(None, gt=0, description="tokens/s per box, if known")
     host: str | None = Field(None, description="bench result host name to take figures from")
+    engine: str | None = Field(
+        None,
+        min_length=1,
+        description="with host: only its runs with this engine (llama.cpp, vllm)",
+    )
     ram_gb: float | None = Field(None, gt=0, description="system memory of a CPU-only box")
     origin: str | None = Field(
         None, description="where the inline figures were typed (default: the scenario)"
@@ -144,6 +150,10 @@ class OptionSpec(_Strict):
         ):
             raise ValueError(f"kind {self.kind.value!r} contradicts hardware/cloud")
         self._fields_fit_the_kind()
+        if self.engine is not None and self.host is None:
+            raise ValueError(
+                f"engine {self.engine!r} picks among a host's bench runs; it needs 'host: <name>'"
+            )
         if self.spot and self.cloud is None:
             raise ValueError(
                 "'spot' picks a catalog instance's spot prices; it needs 'cloud: <instance>'"
@@ -168,7 +178,8 @@ class OptionSpec(_Strict):
         if missing:
             raise ValueError(f"an inline hosted API (kind: api) needs {', '.join(missing)}")
         box_fields = ("hardware", "cloud", "gpu", "price_usd", "usd_per_hour", "usd_per_hour_high",
-                      "load_power_w", "idle_power_w", "tok_s", "host", "ram_gb")  # fmt: skip
+                      "load_power_w", "idle_power_w", "tok_s", "host", "engine",
+                      "ram_gb")  # fmt: skip
         given = [key for key in box_fields if getattr(self, key) is not None]
         if self.spot:
             given.append("spot")
