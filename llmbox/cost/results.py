@@ -162,6 +162,10 @@ def _is_bench_result(data: Any) -> bool:
     return isinstance(data, dict) and "schema_version" in data and "metadata" in data
 
 
+# llm_benchmark_engine (the role's variable) -> the engine name `llmbox bench` records
+_BENCH_NAME = {"llama_cpp": "llama.cpp"}
+
+
 @dataclass(frozen=True)
 class HostRun:
     """One ``benchmark.yml`` run of one host: ``results/<host>/<run id>/`` with its manifest."""
@@ -177,9 +181,11 @@ class HostRun:
     @property
     def engine(self) -> str:
         """The engine its result files name (what the server said it is), else the
-        manifest's ``llm_benchmark_engine``."""
+        manifest's ``llm_benchmark_engine`` under the bench's name for it."""
         said = {r.engine for r in self.results if r.engine is not None}
-        return said.pop() if len(said) == 1 else self.manifest.engine
+        if len(said) == 1:
+            return said.pop()
+        return _BENCH_NAME.get(self.manifest.engine, self.manifest.engine)
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,17 @@ def test_engine_without_host_is_refused_naming_it() -> None:
     bad = {**SCENARIO, "options": [{"hardware": "pc-i7-13700k-rtx3060", "engine": "vllm"}]}
     with pytest.raises(ValueError, match="engine 'vllm' picks among a host's bench runs"):
         parse_scenario(bad)
+
+
+def test_a_run_with_no_result_files_still_counts_as_its_engines(tmp_path: Path) -> None:
+    """A llama_cpp run whose bench wrote nothing is still a llama.cpp run: the newest."""
+    root = tmp_path / "results"
+    write_run(root, "ws-1", "llama_cpp", "20261115T000000Z", tok_s=120.0)
+    empty = root / "ws-1" / "20261130T000000Z"
+    empty.mkdir(parents=True)
+    manifest = json.loads((root / "ws-1" / "20261115T000000Z" / MANIFEST_NAME).read_text())
+    manifest.update(run_id=empty.name, created_at="2026-11-30T00:00:00Z", result_files=[])
+    (empty / MANIFEST_NAME).write_text(json.dumps(manifest))
+    tree = read_results_tree(root)
+    assert [r.manifest.run_id for r in tree.host_runs] == [empty.name]
+    assert tree.results == ()
