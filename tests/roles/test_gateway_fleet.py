@@ -223,6 +223,29 @@ def test_kill_9_of_one_backend_under_load(fleet: Fleet, tmp_path: Path) -> None:
         pytest.fail(f"{victim.name} did not rejoin within 60 s:\n{journal[-3000:]}")
 
 
+def test_bad_variable_on_the_second_server_stops_before_the_first_changes(fleet: Fleet) -> None:
+    """site.yml converges the fleet one server at a time (serial), but every server's
+    checks run first, together: a bad value that only the second server has stops the
+    run before the first server is drained or changed."""
+    first, second = fleet.servers
+    started_at = first.ssh("systemctl show -p ExecMainStartTimestamp --value llama-server").stdout
+    unit_before = first.ssh("cat /etc/systemd/system/llama-server.service").stdout
+    groups = {"llm_servers": list(fleet.servers), "llm_gateways": [fleet.gateway]}
+    # extra vars are templated per host: only the second server gets the bad value
+    per_host = f"{{{{ 0 if inventory_hostname == '{second.name}' else 2 }}}}"
+    bad = {**fleet.site_vars, "llama_cpp_parallel": per_host}
+    refused = play("playbooks/site.yml", groups, bad)
+    assert refused.rc != 0, refused.stdout[-4000:]
+    assert "llama_cpp_parallel=0" in refused.stdout, refused.stdout[-4000:]
+    assert "TASK [Drain this host" not in refused.stdout, refused.stdout[-4000:]
+    assert "Converge the LLM servers" not in refused.stdout, refused.stdout[-4000:]
+    now = first.ssh("systemctl show -p ExecMainStartTimestamp --value llama-server").stdout
+    assert now == started_at, "the first server's engine was restarted"
+    assert first.ssh("cat /etc/systemd/system/llama-server.service").stdout == unit_before
+    status = gateway_runtime(fleet.gateway, "ready", first)["status"]
+    assert status == "UP", f"{first.name} is {status} on the gateway after the refused run"
+
+
 def gateway_steps(log: str) -> list[tuple[str, str]]:
     """(drain|ready, server) in the order site.yml changed them on the gateway."""
     steps, task = [], None
