@@ -17,11 +17,31 @@ step "Python environment (.venv)"
 export PATH="$PWD/.venv/bin:$PATH"
 
 # Each setup step owns one expensive prerequisite and is a no-op when its cached
-# result is already there (see the header of each script).
+# result is already there (see the header of each script). The test hosts' root
+# filesystems (debootstrap: mostly network and disk) build in the background while the
+# others run (the llama.cpp build: CPU); apt-get calls wait for each other's lock
+# (DPkg::Lock::Timeout), and debootstrap's dpkg works in its own target.
+background=(30-testhosts.sh)
+mkdir -p "$LLMBOX_CACHE/setup-logs"
+pids=()
+for name in "${background[@]}"; do
+    step "setup (in the background, log: $LLMBOX_CACHE/setup-logs/$name.log): $name"
+    bash "scripts/setup.d/$name" >"$LLMBOX_CACHE/setup-logs/$name.log" 2>&1 &
+    pids+=("$!")
+done
 for setup in scripts/setup.d/*.sh; do
     [ -e "$setup" ] || continue
+    [[ " ${background[*]} " == *" ${setup##*/} "* ]] && continue
     step "setup: ${setup##*/}"
     bash "$setup"
+done
+for i in "${!background[@]}"; do
+    name="${background[$i]}"
+    status=0
+    wait "${pids[$i]}" || status=$?
+    step "setup: $name (ran in the background, exit $status)"
+    cat "$LLMBOX_CACHE/setup-logs/$name.log"
+    [ "$status" -eq 0 ] || exit "$status"
 done
 
 step "lint: ruff, mypy"
@@ -37,4 +57,5 @@ fi
 step "tests"
 # CI must not pass on skipped real-server / real-host / real-browser tests (tests/conftest.py).
 export LLMBOX_REQUIRE_REAL="${LLMBOX_REQUIRE_REAL-real_server,real_host,real_browser}"
-exec pytest "$@"
+# --durations: the slowest tests in the CI log, to keep the run under its time budget
+exec pytest --durations=25 "$@"

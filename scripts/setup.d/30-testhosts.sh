@@ -16,12 +16,13 @@ for cmd in debootstrap:debootstrap systemd-nspawn:systemd-container \
     command -v "${cmd%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${cmd%%:*}" ] || need+=("${cmd##*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
-    apt-get update -qq
+    # (the lock timeout: scripts/test.sh runs this beside other setup steps' apt-get)
+    apt-get update -qq -o DPkg::Lock::Timeout=600
     # apt-cacher-ng's package may start its own daemon on :3142; the tests run their
     # own instances (own config, no Remap lines) on :3143 of their bridges, so the two
     # never collide and this script never has to stop anything.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${need[@]}" debian-archive-keyring >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+        --no-install-recommends "${need[@]}" debian-archive-keyring >/dev/null
 fi
 mirror="${LLMBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 include=openssh-server,python3,python3-apt,sudo,dbus,systemd-sysv,iproute2,libpam-systemd,ca-certificates
