@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playbook_runner import TEST_API_KEY
+from playbook_runner import TEST_API_KEY, assert_untouched
 
 from llmbox.lab.playbooks import PlaybookResult, parse_recap, write_inventory
 from llmbox.lab.testhosts import REPO_ROOT, TestHost, TestHostPool
@@ -115,7 +115,8 @@ CHAT = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8
 class ServedGateway:
     host: TestHost
     ca_file: Path
-    fresh_check: PlaybookResult
+    fresh_checks: tuple[PlaybookResult, PlaybookResult]  # gateway.yml, site.yml
+    fresh_written: str  # what the fresh checks changed on the host ("" = nothing)
     first: PlaybookResult
     second: PlaybookResult
     check: PlaybookResult
@@ -139,8 +140,9 @@ def served_gateway(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServedGateway]:
     """A host in llm_servers and llm_gateways: llama.cpp on 127.0.0.1:8080, the gateway
-    on :8443. gateway.yml --check on the fresh host (no HAProxy yet), then one site.yml
-    run converges the engine and the gateway; gateway.yml again, and in check mode."""
+    on :8443. gateway.yml --check and site.yml --check on the fresh host (nothing
+    installed yet), then one site.yml run converges the engine and the gateway;
+    gateway.yml again, and in check mode."""
     pool = TestHostPool(test_network, ssh_keypair)
     try:
         distro = str(request.param)
@@ -149,19 +151,27 @@ def served_gateway(
         site_vars = {**office_vars, "llama_cpp_host": "127.0.0.1"}
         gateway_vars = {**site_vars, **RATE_LIMIT_VARS, "gateway_ca_dir": str(ca_dir)}
         groups = {"llm_servers": [host], "llm_gateways": [host]}
-        # The gateway role only: the firewall role's --check fails the same way on a fresh
-        # host (apt finds no nftables without package lists) and is not fixed here.
-        fresh_check = play(
-            "playbooks/gateway.yml", groups, gateway_vars, check=True, tags=["gateway"]
+        # Both playbooks whole (site.yml imports gateway.yml after the servers' roles):
+        # ~10 s and ~30 s on the host this fixture boots anyway.
+        host.ssh("touch /run/llmbox-before-play")
+        fresh_checks = (
+            play("playbooks/gateway.yml", groups, gateway_vars, check=True),
+            play("playbooks/site.yml", groups, gateway_vars, check=True),
         )
+        try:
+            assert_untouched(host)
+            fresh_written = ""
+        except AssertionError as error:
+            fresh_written = str(error)
         first = play("playbooks/site.yml", groups, gateway_vars)
         if first.rc != 0:
             pytest.fail(f"site.yml failed:\n{first.stdout[-6000:]}", pytrace=False)
         second = play("playbooks/gateway.yml", groups, gateway_vars)
         check = play("playbooks/gateway.yml", groups, gateway_vars, check=True)
         yield ServedGateway(
-            host, ca_dir / "ca.crt", fresh_check, first, second, check, gateway_vars
-        )
+            host, ca_dir / "ca.crt", fresh_checks, fresh_written, first, second, check,
+            gateway_vars,
+        )  # fmt: skip
     finally:
         pool.stop_all()
 
@@ -181,18 +191,28 @@ def test_one_site_run_converges_the_engine_and_the_gateway(served_gateway: Serve
         "Put a TLS gateway in front of the LLM servers",
     ]
     assert [p for p in plays if p in order] == order, plays
-    assert "gateway : Install HAProxy" in served_gateway.first.stdout
+    assert "gateway : Install the distribution packages haproxy" in served_gateway.first.stdout
 
 
-def test_check_mode_before_haproxy_is_installed(served_gateway: ServedGateway) -> None:
-    """gateway.yml --check --tags gateway on the fresh host: no package lists, no
-    haproxy group or unit yet."""
-    run = served_gateway.fresh_check
-    assert run.rc == 0, run.stdout[-4000:]
-    assert run.changed() > 0
-    # apt refreshes no package lists in check mode: the role reports the install itself
-    install = r"TASK \[gateway : Report that HAProxy would be installed .*\] \*+\nchanged:"
-    assert re.search(install, run.stdout), run.stdout[-4000:]
+def test_check_mode_on_the_fresh_host(served_gateway: ServedGateway) -> None:
+    """gateway.yml --check and site.yml --check before the first converge: no package
+    lists, no haproxy group, no units, no llama user yet; both end rc 0, report the
+    installs, and leave the host as it was."""
+    gateway_check, site_check = served_gateway.fresh_checks
+    for run in served_gateway.fresh_checks:
+        assert run.rc == 0, run.stdout[-4000:]
+        assert run.changed() > 0
+    # apt refreshes no package lists in check mode: the roles report the installs instead
+    wanted = [(gateway_check, "gateway", "haproxy"), (gateway_check, "firewall", "nftables")]
+    wanted += [(site_check, "llama_cpp", "libgomp1"), (site_check, "firewall", "nftables")]
+    wanted += [(site_check, "gateway", "haproxy")]
+    for run, role, package in wanted:
+        report = (
+            rf"TASK \[{role} : Report the packages that would be installed .*\] \*+\n"
+            rf"changed: \[[^\]]+\] => \n\s+msg: would install {package} from"
+        )
+        assert re.search(report, run.stdout), (role, package, run.stdout[-4000:])
+    assert served_gateway.fresh_written == ""
 
 
 def test_chat_over_https_verified_with_the_generated_ca(served_gateway: ServedGateway) -> None:
