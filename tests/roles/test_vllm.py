@@ -60,7 +60,7 @@ def test_gpu_less_host_is_refused_with_what_was_found_and_needed(
     assert result.rc != 0
     assert result.stats[host.name]["changed"] == 0
     assert (
-        "vllm needs an NVIDIA GPU with CUDA compute capability 7.0 or newer and its driver; "
+        "vllm needs an NVIDIA GPU with CUDA compute capability 7.5 or newer and its driver; "
         f"{host.name} has none: {pci_count} PCI devices, none with vendor 0x10de"
     ) in result.stdout
     assert "Serve this host with llama.cpp (llmbox_engine: llama_cpp)" in result.stdout
@@ -128,11 +128,11 @@ def test_gpu_checks_refuse_old_gpus_oversized_tensor_parallel_and_a_missing_mode
         host.ssh(f"cat > /usr/local/bin/nvidia-smi <<'EOF'\n{script}EOF\n"
                  "chmod 755 /usr/local/bin/nvidia-smi")  # fmt: skip
 
-    use_compute_cap("6.1")  # Pascal, e.g. GTX 1080: below vLLM's 7.0
+    use_compute_cap("6.1")  # Pascal, e.g. GTX 1080: below vLLM's 7.5
     old = _converge(host, tmp_path, {"vllm_api_key": API_KEY})
     assert old.rc != 0
     assert (
-        "vllm needs a loaded NVIDIA driver and GPUs of compute capability 7.0 or newer; "
+        "vllm needs a loaded NVIDIA driver and GPUs of compute capability 7.5 or newer; "
         f"on {host.name} nvidia-smi says: 6.1, NVIDIA GeForce Test GPU."
     ) in old.stdout
 
