@@ -415,6 +415,13 @@ def _bench_local(config: BenchConfig, console: Console) -> None:
         console.print(f"wrote {path}")
     if outcome.error is not None:
         raise click.ClickException(f"{outcome.error} (results so far are in {config.out_dir})")
+    if outcome.stopped_by is not None:
+        console.print(
+            f"stopped by {outcome.stopped_by.name}: the requests answered so far are in "
+            f"{config.out_dir}"
+        )
+        # the shell's convention for a process ended by a signal
+        raise SystemExit(128 + outcome.stopped_by.value)
 
 
 def _bench_remote(

@@ -17,11 +17,13 @@ as queueing in TTFT, and in a goodput below the rate asked.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
+import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -57,6 +59,24 @@ def achieved_rate(send_times: list[float]) -> float | None:
     return (len(send_times) - 1) / (send_times[-1] - send_times[0])
 
 
+# Ctrl-C or a SIGTERM (a CI job cancelled, a test ending a load it no longer needs) ends
+# the sweep early but cleanly: nothing new is sent, the requests in flight are answered
+# and counted, the level is written with settings.stopped_by, no later level starts.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class StopRequest:
+    """Set by a stop signal; the load functions read ``event``."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    by: signal.Signals | None = None
+
+    def request(self, sig: signal.Signals) -> None:
+        self.by = self.by or sig
+        self.event.set()
+
+
 @dataclass(frozen=True)
 class LevelRun:
     """What one level sent and got back."""
@@ -75,9 +95,10 @@ async def run_open_level(
     requests: int | None,
     duration_s: float | None,
     on_record: Callable[[RequestRecord, float], None],
+    stop: asyncio.Event,
 ) -> LevelRun:
-    """Send on ``schedule`` until ``requests`` are sent or ``duration_s`` has passed
-    (whichever comes first), then wait for every answer."""
+    """Send on ``schedule`` until ``requests`` are sent, ``duration_s`` has passed or
+    ``stop`` is set (whichever comes first), then wait for every answer."""
     records: list[RequestRecord] = []
     sent: list[float] = []
     start = time.perf_counter()
@@ -95,7 +116,11 @@ async def run_open_level(
             break
         delay = start + offset - time.perf_counter()
         if delay > 0:
-            await asyncio.sleep(delay)
+            # the wait ends early when the run is stopped
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            break
         sent.append(time.perf_counter() - start)
         tasks.append(asyncio.create_task(one(index)))
     await asyncio.gather(*tasks)
@@ -111,8 +136,10 @@ async def run_closed_level(
     requests: int | None,
     duration_s: float | None,
     on_record: Callable[[RequestRecord, float], None],
+    stop: asyncio.Event,
 ) -> LevelRun:
-    """``concurrency`` workers, each sending its next request when its last one ends."""
+    """``concurrency`` workers, each sending its next request when its last one ends,
+    until ``stop`` is set (the requests in flight are still answered and counted)."""
     records: list[RequestRecord] = []
     issued = 0
     start = time.perf_counter()
@@ -125,7 +152,7 @@ async def run_closed_level(
     async def worker() -> None:
         nonlocal issued, streak
         while True:
-            if requests is not None and issued >= requests:
+            if stop.is_set() or (requests is not None and issued >= requests):
                 return
             if deadline is not None and (time.perf_counter() >= deadline or streak >= streak_limit):
                 return
@@ -152,15 +179,17 @@ async def run_load(
     requests: int | None,
     duration_s: float | None,
     on_record: Callable[[RequestRecord, float], None],
+    stop: asyncio.Event,
 ) -> LevelRun:
-    """One level: open loop at ``rate`` when given, else closed loop at ``concurrency``."""
+    """One level: open loop at ``rate`` when given, else closed loop at ``concurrency``.
+    Setting ``stop`` ends it early: nothing new is sent, what is in flight is answered."""
     if rate is None:
         return await run_closed_level(
             client=client, spec=spec, prompts=prompts, concurrency=concurrency or 1,
-            requests=requests, duration_s=duration_s, on_record=on_record,
+            requests=requests, duration_s=duration_s, on_record=on_record, stop=stop,
         )  # fmt: skip
     return await run_open_level(
         client=client, spec=spec, prompts=prompts,
         schedule=arrival_offsets(rate, arrivals, arrival_rng(*arrival_seed)),
-        requests=requests, duration_s=duration_s, on_record=on_record,
+        requests=requests, duration_s=duration_s, on_record=on_record, stop=stop,
     )  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +36,7 @@ from llmbox.bench.client import (
     stream_request,
     tls_verify,
 )
-from llmbox.bench.load import run_load
+from llmbox.bench.load import STOP_SIGNALS, StopRequest, run_load
 from llmbox.bench.metrics import (
     RequestRecord,
     ServiceLevel,
@@ -101,6 +102,7 @@ class SweepOutcome:
     results: list[BenchResult] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     error: str | None = None  # set when any request failed or the sweep stopped early
+    stopped_by: signal.Signals | None = None  # Ctrl-C (SIGINT) or SIGTERM during the sweep
 
 
 class _ProgressUpdater:
@@ -161,6 +163,7 @@ def _settings(
     *,
     seed: int,
     no_cache: bool,
+    stopped_by: signal.Signals | None,
 ) -> Settings:
     level = config.service_level
     return Settings(
@@ -180,13 +183,38 @@ def _settings(
         arrivals=config.arrivals if rate is not None else None,
         slo_ttft_ms=level.ttft_ms if level else None,
         slo_itl_ms=level.itl_ms if level else None,
+        stopped_by=stopped_by.name if stopped_by else None,
     )
+
+
+async def _level_error(
+    client: httpx.AsyncClient,
+    url: str,
+    records: list[RequestRecord],
+    concurrency: int | None,
+    rate: float | None,
+) -> tuple[str | None, bool]:
+    """The level's error (None when no request failed), and whether the server is gone."""
+    failed = [r for r in records if not r.ok]
+    if not failed:
+        return None, False
+    level_error = (
+        f"{len(failed)} of {len(records)} requests failed at "
+        f"{f'concurrency {concurrency}' if rate is None else f'rate {rate:g} req/s'}; "
+        f"first error: {first_error(records)}"
+    )
+    try:
+        await check_server(client, url)
+    except BenchError as exc:
+        return f"server at {url} stopped answering ({exc}); {level_error}", True
+    return level_error, False
 
 
 async def _sweep(
     config: BenchConfig,
     console: Console,
     gpu_found: tuple[GpuInfo | None, str | None, GpuSource | None],
+    stop: StopRequest,
 ) -> SweepOutcome:
     outcome = SweepOutcome()
     gpu, gpu_note, gpu_source = gpu_found
@@ -223,6 +251,8 @@ async def _sweep(
             await stream_request(client, spec, warmup.for_request(index), strict=True)
 
         for level, (concurrency, rate) in enumerate(config.levels(), start=1):
+            if stop.event.is_set():
+                break
             prompts = await build_prompts(
                 client, config.url, config.prompt_tokens, pool, run_seed=seed, part=f"level{level}"
             )
@@ -246,30 +276,20 @@ async def _sweep(
                         client=client, spec=spec, prompts=prompts, concurrency=concurrency,
                         rate=rate, arrivals=config.arrivals, arrival_seed=(seed, level),
                         requests=config.requests, duration_s=config.duration_s,
-                        on_record=on_record,
+                        on_record=on_record, stop=stop.event,
                     )  # fmt: skip
                     records, duration_s = run.records, run.duration_s
                 finally:
                     telemetry = sampler.stop()
 
-            failed = [r for r in records if not r.ok]
-            level_error: str | None = None
-            server_gone = False
-            if failed:
-                level_error = (
-                    f"{len(failed)} of {len(records)} requests failed at "
-                    f"{f'concurrency {concurrency}' if rate is None else f'rate {rate:g} req/s'}; "
-                    f"first error: {first_error(records)}"
-                )
-                try:
-                    await check_server(client, config.url)
-                except BenchError as exc:
-                    server_gone = True
-                    level_error = f"server at {config.url} stopped answering ({exc}); {level_error}"
+            level_error, server_gone = await _level_error(
+                client, config.url, records, concurrency, rate
+            )
 
             settings = _settings(
-                config, concurrency, rate, prompts, records, seed=seed, no_cache=no_cache
-            )
+                config, concurrency, rate, prompts, records, seed=seed, no_cache=no_cache,
+                stopped_by=stop.by if stop.event.is_set() else None,
+            )  # fmt: skip
             metadata = Metadata(
                 tool="llmbox",
                 tool_version=__version__,
@@ -306,11 +326,30 @@ async def _sweep(
     return outcome
 
 
+async def _sweep_until_stopped(
+    config: BenchConfig,
+    console: Console,
+    gpu_found: tuple[GpuInfo | None, str | None, GpuSource | None],
+) -> SweepOutcome:
+    """The sweep, with STOP_SIGNALS ending it early instead of killing it."""
+    stop = StopRequest()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.request, sig)
+    try:
+        outcome = await _sweep(config, console, gpu_found, stop)
+    finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+    outcome.stopped_by = stop.by
+    return outcome
+
+
 def run_sweep(config: BenchConfig, console: Console) -> SweepOutcome:
     """Run the whole sweep; BenchError before any level means nothing was measured."""
     gpu_found = detect_gpu()
     try:
-        return asyncio.run(_sweep(config, console, gpu_found))
+        return asyncio.run(_sweep_until_stopped(config, console, gpu_found))
     finally:
         if gpu_found[2] is not None:
             gpu_found[2].close()

@@ -108,6 +108,10 @@ class Settings(_Frozen):
     # The service level goodput counts against (`--slo-ttft-ms`, `--slo-itl-ms`).
     slo_ttft_ms: float | None = None
     slo_itl_ms: float | None = None
+    # "SIGINT"/"SIGTERM" when a signal ended the level early: nothing was sent after it,
+    # the requests in flight were answered and counted (so `requests`/`duration_s` above
+    # are what was asked, not what ran).
+    stopped_by: str | None = None
 
 
 class EngineCeiling(_Frozen):

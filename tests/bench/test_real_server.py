@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -215,6 +216,43 @@ def test_wrong_api_key_is_one_clear_error(
     assert f"{llama_server.url}/v1/models answered 401" in result.output
     assert "API key is wrong or missing" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_run_early_and_keeps_what_was_answered(
+    llama_server: LlamaServer, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C (or SIGTERM) during a --duration 300 run: nothing new is sent, the requests
+    in flight are answered and counted, the level is written (settings.stopped_by), no
+    later level starts, and the exit status is the shell's 128 + signal number."""
+    env = {**os.environ, "BENCH_KEY": llama_server.api_key}
+    command = [
+        sys.executable, "-c", "from llmbox.cli import main; main()",
+        "bench", llama_server.url, "--model", "smollm2", "--api-key-env", "BENCH_KEY",
+        "--concurrency", "2,4", "--duration", "300", "--prompt-tokens", "16",
+        "--output-tokens", "32", "--warmup", "1", "--out", str(tmp_path), "--host-label", "h",
+    ]  # fmt: skip
+    bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    served_before = llama_server.log.read_text(errors="replace").count("stop processing")
+    while llama_server.log.read_text(errors="replace").count("stop processing") < served_before + 4:
+        assert bench.poll() is None, bench.communicate()
+        assert time.monotonic() < deadline, "llama-server served nothing in 120 s"
+        time.sleep(0.1)
+    sent_at = time.monotonic()
+    bench.send_signal(sig)
+    stdout, stderr = bench.communicate(timeout=60)
+    took = time.monotonic() - sent_at
+    output = (stdout + stderr).decode()
+    assert bench.returncode == 128 + sig.value, output
+    assert f"stopped by {sig.name}" in output
+    assert took < 30, f"the run went on {took:.0f} s after {sig.name}"
+    files = sorted(tmp_path.glob("*.json"))
+    assert [f.name for f in files] == ["h__llama.cpp__smollm2-135m-instruct-q4_1__c2.json"]
+    result = read_result(files[0])
+    assert result.metadata.settings.stopped_by == sig.name
+    assert result.metrics.completed >= 1 and result.metrics.failed == 0
+    assert result.metrics.duration_s < 300
 
 
 def test_server_killed_mid_run(disposable_llama_server: LlamaServer, tmp_path: Path) -> None:
