@@ -3,6 +3,7 @@ office converge. The runner itself is ``llmbox.lab.playbooks`` (the demo uses it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from llmbox.lab.playbooks import PlaybookResult, converge_role, run_playbook
@@ -15,6 +16,7 @@ __all__ = [
     "assert_untouched",
     "converge_role",
     "run_playbook",
+    "unit_exposure",
 ]
 
 TEST_API_KEY = "llmbox-test-key-5f0c2a9e"  # a test-only key for the throw-away hosts
@@ -42,3 +44,14 @@ def assert_untouched(host: TestHost) -> None:
         check=False,
     ).stdout.split()
     assert written == [], written
+
+
+def unit_exposure(host: TestHost, unit: str, *, offline_file: str | None = None) -> float:
+    """``systemd-analyze security``'s overall exposure of ``unit`` on ``host``: of the
+    running unit, or with ``offline_file`` of a unit file read as it is (--offline=yes,
+    for units that cannot run there, such as the CUDA ones on a host without a GPU)."""
+    target = f"--offline=yes {offline_file}" if offline_file else unit
+    report = host.ssh(f"systemd-analyze security --no-pager {target}", check=False).stdout
+    match = re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", report)
+    assert match, report[-3000:]
+    return float(match[1])

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playbook_runner import TEST_API_KEY, assert_untouched
+from playbook_runner import TEST_API_KEY, assert_untouched, unit_exposure
 
 from llmbox.lab.playbooks import PlaybookResult, parse_recap, write_inventory
 from llmbox.lab.testhosts import REPO_ROOT, TestHost, TestHostPool
@@ -336,12 +336,9 @@ def test_unit_is_unprivileged_and_exposure_recorded(served_gateway: ServedGatewa
     host = served_gateway.host
     user = host.ssh("ps -o user= -C haproxy | sort -u").stdout.split()
     assert user == ["haproxy"], user
-    analysis = host.ssh("systemd-analyze security haproxy.service --no-pager").stdout
-    exposure = float(
-        re.findall(r"Overall exposure level for haproxy.service: (\d+\.\d+)", analysis)[0]
-    )
+    exposure = unit_exposure(host, "haproxy.service")
     print(f"measured: systemd-analyze security haproxy.service ({host.distro}): {exposure}")
-    assert exposure <= EXPOSURE_GOAL, analysis[-3000:]
+    assert exposure <= EXPOSURE_GOAL
 
 
 @pytest.mark.parametrize(

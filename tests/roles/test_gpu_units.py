@@ -18,12 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
+from playbook_runner import unit_exposure
 
 from llmbox.lab.testhosts import TestHost
 
 REPO = Path(__file__).resolve().parents[2]
 ROLES = REPO / "roles"
 UVM_UNIT = "llmbox-nvidia-uvm.service"
+GPU_EXPOSURE_GOAL = 4.0  # issue 11: the CUDA units, with the NVIDIA device nodes only
 
 
 def _render(tmp_path: Path, role: str, template: str, overrides: dict[str, Any]) -> str:
@@ -133,3 +135,8 @@ def test_cuda_units_want_the_root_nvidia_uvm_loader_and_systemd_accepts_them(
     assert verify.returncode == 0, verify.stderr
     for name in ("llama-server.service", "vllm.service", UVM_UNIT):
         assert name not in verify.stderr, verify.stderr
+    # The CUDA units' exposure, read from their files (they cannot run without a GPU).
+    for name in ("llama-server.service", "vllm.service"):
+        exposure = unit_exposure(host, name, offline_file=f"/etc/systemd/system/{name}")
+        print(f"measured: systemd-analyze security --offline=yes {name} (CUDA): {exposure}")
+        assert exposure <= GPU_EXPOSURE_GOAL, name

@@ -3,7 +3,6 @@ build, bad variables stopped in the first task with the host untouched."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 import time
 import urllib.request
@@ -11,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playbook_runner import TEST_API_KEY, OfficeConverge, run_playbook
+from playbook_runner import TEST_API_KEY, OfficeConverge, run_playbook, unit_exposure
 from test_site import chat
 
 from llmbox.lab.testhosts import REPO_ROOT, TestHost
@@ -61,12 +60,9 @@ def test_unit_exposure_is_low_and_it_still_serves(
     converged_office: OfficeConverge, distro: str
 ) -> None:
     host = next(h for h in converged_office.hosts if h.distro == distro)
-    report = host.ssh("systemd-analyze security --no-pager llama-server.service").stdout
-    match = re.search(r"Overall exposure level for llama-server.service: ([0-9.]+)", report)
-    assert match, report[-2000:]
-    exposure = float(match[1])
+    exposure = unit_exposure(host, "llama-server.service")
     print(f"{distro}: llama-server exposure {exposure}")
-    assert exposure <= MAX_EXPOSURE, report
+    assert exposure <= MAX_EXPOSURE
     assert host.ssh("systemctl is-active llama-server").stdout.strip() == "active"
     status, body = chat(host.address, TEST_API_KEY)
     assert status == 200, body

