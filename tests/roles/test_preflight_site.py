@@ -107,7 +107,9 @@ def test_vllm_host_with_an_empty_key_stops_before_the_driver_role(
     assert "No NVIDIA GPU on" not in result.stdout
     # ... and no task of any role's own run came before the failure.
     assert not [t for t in _tasks(result) if t.startswith(("Install the", "Serve the"))]
-    assert "Run the read-only preflight checks of every role" in _tasks(result)
+    # ... in the checks play, where the driver's own preflight ran first
+    assert "PLAY [Check every server's variables before any host changes]" in result.stdout
+    assert any(t.startswith("nvidia_driver : ") for t in _tasks(result))
     assert_untouched(host)
 
 
