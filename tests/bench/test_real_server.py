@@ -218,6 +218,26 @@ def test_wrong_api_key_is_one_clear_error(
     assert list(tmp_path.iterdir()) == []
 
 
+def _bench_in_background(server: LlamaServer, out: Path, *load: str) -> subprocess.Popen[bytes]:
+    """`llmbox bench` at c=2 then 4 as its own process, returned once the server has
+    answered 4 of its requests (llama-server logs "stop processing" as each one ends)."""
+    env = {**os.environ, "BENCH_KEY": server.api_key}
+    command = [
+        sys.executable, "-c", "from llmbox.cli import main; main()",
+        "bench", server.url, "--model", "smollm2", "--api-key-env", "BENCH_KEY",
+        "--concurrency", "2,4", "--prompt-tokens", "16", "--warmup", "1",
+        "--out", str(out), "--host-label", "h", *load,
+    ]  # fmt: skip
+    served_before = server.log.read_text(errors="replace").count("stop processing")
+    bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while server.log.read_text(errors="replace").count("stop processing") < served_before + 4:
+        assert bench.poll() is None, bench.communicate()
+        assert time.monotonic() < deadline, "llama-server served nothing in 120 s"
+        time.sleep(0.1)
+    return bench
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_ends_the_run_early_and_keeps_what_was_answered(
     llama_server: LlamaServer, tmp_path: Path, sig: signal.Signals
@@ -225,20 +245,9 @@ def test_a_signal_ends_the_run_early_and_keeps_what_was_answered(
     """Ctrl-C (or SIGTERM) during a --duration 300 run: nothing new is sent, the requests
     in flight are answered and counted, the level is written (settings.stopped_by), no
     later level starts, and the exit status is the shell's 128 + signal number."""
-    env = {**os.environ, "BENCH_KEY": llama_server.api_key}
-    command = [
-        sys.executable, "-c", "from llmbox.cli import main; main()",
-        "bench", llama_server.url, "--model", "smollm2", "--api-key-env", "BENCH_KEY",
-        "--concurrency", "2,4", "--duration", "300", "--prompt-tokens", "16",
-        "--output-tokens", "32", "--warmup", "1", "--out", str(tmp_path), "--host-label", "h",
-    ]  # fmt: skip
-    bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    served_before = llama_server.log.read_text(errors="replace").count("stop processing")
-    while llama_server.log.read_text(errors="replace").count("stop processing") < served_before + 4:
-        assert bench.poll() is None, bench.communicate()
-        assert time.monotonic() < deadline, "llama-server served nothing in 120 s"
-        time.sleep(0.1)
+    bench = _bench_in_background(
+        llama_server, tmp_path, "--duration", "300", "--output-tokens", "32"
+    )
     sent_at = time.monotonic()
     bench.send_signal(sig)
     stdout, stderr = bench.communicate(timeout=60)
@@ -257,21 +266,8 @@ def test_a_signal_ends_the_run_early_and_keeps_what_was_answered(
 
 def test_server_killed_mid_run(disposable_llama_server: LlamaServer, tmp_path: Path) -> None:
     server = disposable_llama_server
-    env = {**os.environ, "BENCH_KEY": server.api_key}
-    command = [
-        sys.executable, "-c", "from llmbox.cli import main; main()",
-        "bench", server.url, "--model", "smollm2", "--api-key-env", "BENCH_KEY",
-        "--concurrency", "2,4", "--requests", "60", "--prompt-tokens", "16",
-        "--output-tokens", "48", "--warmup", "1", "--out", str(tmp_path), "--host-label", "h",
-    ]  # fmt: skip
-    bench = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # Kill once some requests of the first level have been served: llama-server logs
-    # each finished request with "stop processing" in its slot release line.
-    deadline = time.monotonic() + 120
-    while server.log.read_text(errors="replace").count("stop processing") < 4:
-        assert bench.poll() is None, bench.communicate()
-        assert time.monotonic() < deadline, "llama-server served nothing in 120 s"
-        time.sleep(0.1)
+    # killed once some requests of the first level have been served
+    bench = _bench_in_background(server, tmp_path, "--requests", "60", "--output-tokens", "48")
     server.kill()
     stdout, stderr = bench.communicate(timeout=120)
     output = (stdout + stderr).decode()
