@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -331,15 +332,17 @@ async def _sweep_until_stopped(
     console: Console,
     gpu_found: tuple[GpuInfo | None, str | None, GpuSource | None],
 ) -> SweepOutcome:
-    """The sweep, with STOP_SIGNALS ending it early instead of killing it."""
+    """The sweep, with STOP_SIGNALS ending it early instead of killing it (only Python's
+    main thread can receive signals: a sweep run from another thread keeps the defaults)."""
     stop = StopRequest()
     loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
+    signals = STOP_SIGNALS if threading.current_thread() is threading.main_thread() else ()
+    for sig in signals:
         loop.add_signal_handler(sig, stop.request, sig)
     try:
         outcome = await _sweep(config, console, gpu_found, stop)
     finally:
-        for sig in STOP_SIGNALS:
+        for sig in signals:
             loop.remove_signal_handler(sig)
     outcome.stopped_by = stop.by
     return outcome
