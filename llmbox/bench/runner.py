@@ -289,7 +289,7 @@ async def _sweep(
 
             settings = _settings(
                 config, concurrency, rate, prompts, records, seed=seed, no_cache=no_cache,
-                stopped_by=stop.by if stop.event.is_set() else None,
+                stopped_by=stop.by,
             )  # fmt: skip
             metadata = Metadata(
                 tool="llmbox",
