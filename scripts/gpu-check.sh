@@ -179,9 +179,10 @@ build_cuda() {
     # The role's cmake arguments as bundle.py took them (build-flags.json says from where),
     # placeholders filled as the role's build task fills them.
     mapfile -t args < <("$py" - "$here/build-flags.json" "$cuda_home" "$arch" <<'EOF'
-import json, sys
+import json, platform, sys
 flags = json.load(open(sys.argv[1]))
-for arg in flags["common"] + flags["cuda"]:
+x86 = flags.get("x86_64", []) if platform.machine() == "x86_64" else []
+for arg in flags["common"] + x86 + flags["cuda"]:
     print(arg.replace("{cuda_home}", sys.argv[2]).replace("{cuda_architectures}", sys.argv[3]))
 EOF
     )

@@ -120,6 +120,8 @@ def test_bundle_is_small_and_holds_what_the_offline_gpu_machine_needs(bundle: Pa
     role_cuda = (role_vars or {}).get("__llama_cpp_cuda_cmake_flags")
     if role_cuda is not None:
         assert flags["cuda"] == role_cuda
+    # what a native x86_64 build adds by default (llama_cpp_amx: false), the role's own list
+    assert flags["x86_64"] == role_vars["__llama_cpp_no_amx_cmake_flags"]
     assert "-DCMAKE_CUDA_ARCHITECTURES={cuda_architectures}" in flags["cuda"]
     assert "-DCMAKE_CUDA_COMPILER={cuda_home}/bin/nvcc" in flags["cuda"]
     assert any("RPATH={cuda_home}/lib64" in flag for flag in flags["cuda"])

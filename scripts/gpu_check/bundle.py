@@ -117,6 +117,8 @@ def trimmed_source(archive: Path, subdir: str, dest: Path) -> dict[str, int]:
 # role fills with Jinja's replace and run fills the same way: {cuda_home} (the toolkit nvcc
 # belongs to) and {cuda_architectures} (compute capability without the dot).
 ROLE_CUDA_FLAGS_KEY = "__llama_cpp_cuda_cmake_flags"
+# What a native x86_64 build adds by default (the role's llama_cpp_amx: false).
+ROLE_NO_AMX_FLAGS_KEY = "__llama_cpp_no_amx_cmake_flags"
 # Used only when the role's vars hold no such list (an older checkout); same content.
 FALLBACK_CUDA_FLAGS = [
     "-DGGML_CUDA=ON",
@@ -149,6 +151,7 @@ def build_flags() -> dict[str, object]:
 
     data = yaml.safe_load(ROLE_VARS.read_text()) if ROLE_VARS.is_file() else None
     cuda = data.get(ROLE_CUDA_FLAGS_KEY) if isinstance(data, dict) else None
+    no_amx = data.get(ROLE_NO_AMX_FLAGS_KEY, []) if isinstance(data, dict) else []
     if isinstance(cuda, list) and all(isinstance(flag, str) for flag in cuda):
         source = f"{ROLE_VARS.relative_to(REPO)} {ROLE_CUDA_FLAGS_KEY}"
     else:
@@ -158,6 +161,8 @@ def build_flags() -> dict[str, object]:
         "common_source": "bundle.py COMMON_FLAGS, mirrored from roles/llama_cpp/tasks/build.yml",
         "common": COMMON_FLAGS,
         "cuda": cuda,
+        # added on x86_64 only, as the role does by default (llama_cpp_amx: false)
+        "x86_64": no_amx,
     }
 
 

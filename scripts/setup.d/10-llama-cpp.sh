@@ -27,7 +27,20 @@ build_failed() {
     tail -n 200 "$log" >&2
     exit 1
 }
-if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ] || [ ! -x "$bin/llama-quantize" ]; then
+# Tuned for this CPU (GGML_NATIVE, llama.cpp's default) but, on x86_64, without the AMX
+# kernels, as the llama_cpp role builds by default (its __llama_cpp_no_amx_cmake_flags):
+# on some virtual machines that list AMX, those kernels die with SIGILL.
+amx_flags=()
+if [ "$(uname -m)" = x86_64 ]; then
+    mapfile -t amx_flags < <(.venv/bin/python -c '
+import sys, yaml
+print("\n".join(yaml.safe_load(open(sys.argv[1]))["__llama_cpp_no_amx_cmake_flags"]))
+' roles/llama_cpp/vars/main.yml)
+fi
+# A build made with other flags (an older checkout's) is built again.
+flags="$(printf '%s\n' "${amx_flags[@]}")"
+if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ] || [ ! -x "$bin/llama-quantize" ] ||
+    [ "$(cat "$bin/BUILD-FLAGS" 2>/dev/null)" != "$flags" ]; then
     work="$LLMBOX_CACHE/llama.cpp/work"
     rm -rf "$work" && mkdir -p "$work"
     tar -xzf "$archive" -C "$work" --strip-components=1 \
@@ -37,12 +50,13 @@ if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ] || [ ! -x "$bin/l
     # Static libraries so the two binaries can be copied anywhere as they are.
     cmake -S "$work/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF "${amx_flags[@]}" \
         >>"$log" 2>&1 || build_failed
     cmake --build "$work/build" --target llama-server llama-bench llama-quantize -j "$(nproc)" \
         -- --no-print-directory >>"$log" 2>&1 || build_failed
     mkdir -p "$bin"
     cp "$work/build/bin/llama-server" "$work/build/bin/llama-bench" "$work/build/bin/llama-quantize" "$bin/"
+    printf '%s' "$flags" >"$bin/BUILD-FLAGS"
     rm -rf "$work"
 fi
 "$bin/llama-server" --version 2>&1 | head -n 2

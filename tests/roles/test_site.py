@@ -4,6 +4,8 @@ SmolLM2), then verified on each host with testinfra."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -67,6 +69,29 @@ def test_one_build_per_distinct_target(converged_office: OfficeConverge) -> None
     assert any("-debian12-x86_64-cpu" in t for t in targets), targets
     assert any("-debian13-x86_64-cpu" in t for t in targets), targets
     assert "Compile llama-server" not in converged_office.second.stdout
+
+
+# The instructions of llama.cpp's AMX kernels (ggml-cpu/amx/mmq.cpp): tile set-up, loads
+# and the int8/bf16 dot products. A build with them (llama_cpp_amx: true, or before the
+# default was off) shows tilezero in its disassembly.
+AMX_INSTRUCTION = re.compile(
+    r"\s(ldtilecfg|tilerelease|tilezero|tileloadd\w*|tdpb[su]{2}d|tdpbf16ps)\s"
+)
+
+
+def test_native_builds_leave_out_the_amx_kernels(converged_office: OfficeConverge) -> None:
+    """llama_cpp_amx is off by default: on a VM that lists AMX, llama-server died with
+    SIGILL in those kernels on its first request."""
+    builds = sorted((CACHE / "llama_cpp_builds").glob("*-native-*-noamx/llama-server"))
+    assert {b.parent.name.split("-")[2] for b in builds} >= {"debian12", "debian13"}, builds
+    for binary in builds:
+        disassembly = subprocess.run(
+            ["objdump", "-d", "--no-show-raw-insn", str(binary)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert "<main>:" in disassembly, binary  # objdump read the binary
+        found = AMX_INSTRUCTION.search(disassembly)
+        assert found is None, f"{binary}: {found.group(1) if found else ''}"
 
 
 @pytest.mark.parametrize("distro", ["debian12", "debian13"])
