@@ -254,13 +254,15 @@ def test_context_beyond_memory_is_refused_with_the_limit(
     assert result.rc != 0
     task, message = _failure(result)
     assert task == "llama_cpp : Assert the model and its KV cache fit in memory"
-    ram_gib = int(host.ssh("awk '/MemTotal/ {print $2}' /proc/meminfo").stdout) / 2**20
+    # the memory the role sees: Ansible's memtotal_mb, /proc/meminfo's kB rounded down to
+    # MiB (the exact kB can round to another second decimal: 23.59 against 23.58 GiB)
+    ram_kib = int(host.ssh("awk '/MemTotal/ {print $2}' /proc/meminfo").stdout)
+    ram_gib = ram_kib // 1024 / 1024
     assert message.startswith("llama_cpp_ctx_size=262144 needs 640.")
     assert "GiB KV cache: 2 x 80 layers x 64 KV heads x 128 dims x 2 B x 262144 tokens" in message
     assert f"has {ram_gib:.2f} GiB" in message or f"has {round(ram_gib, 2)} GiB" in message
     limit = int(re.search(r"valid: 128 to (\d+)$", message).group(1))  # type: ignore[union-attr]
     # the largest context that fits: RAM less 0.75 GiB overhead, in KV cache tokens
-    # (Ansible's memtotal_mb is /proc/meminfo's kB rounded down to MiB)
     per_token = 2 * 80 * 64 * 128 * 2
     assert abs(limit * per_token - (ram_gib - 0.75) * 2**30) <= per_token + 2**20
     assert_untouched(host)
