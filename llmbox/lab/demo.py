@@ -26,7 +26,12 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from llmbox.lab.playbooks import PlaybookResult, offline_site_vars, run_playbook
+from llmbox.lab.playbooks import (
+    ONE_HOST_AT_A_TIME,
+    PlaybookResult,
+    offline_site_vars,
+    run_playbook,
+)
 from llmbox.lab.testhosts import (
     CACHE,
     RELEASES,
@@ -170,9 +175,10 @@ def run_demo(out: Path, console: Console) -> Path:
         bench = partial(
             run_playbook, "playbooks/benchmark.yml", hosts,
             variables | BENCH_VARS | {"llm_benchmark_results_dir": str(results)},
-            host_vars={h: {"llm_benchmark_hardware": HARDWARE[h]} for h in HOSTS}, env=env,
+            host_vars={h: {"llm_benchmark_hardware": HARDWARE[h]} for h in HOSTS},
+            env=env | ONE_HOST_AT_A_TIME,
         )  # fmt: skip
-        stages.run("run benchmark.yml on both hosts", partial(_play, bench, "benchmark.yml"))
+        stages.run("run benchmark.yml on each host in turn", partial(_play, bench, "benchmark.yml"))
         stages.run("stop the workstations", pool.stop_all)
     report_json = stages.run("write the report", partial(write_reports, out, results, console))
     console.print(f"whole loop: {stages.elapsed:.0f} s; results in {results}, report in {out}")

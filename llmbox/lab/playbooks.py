@@ -40,6 +40,13 @@ _RECAP = re.compile(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", re.MULTILINE)
 LLAMA_CPP_SOURCE = CACHE / "src" / "llama_cpp_python-0.3.36.tar.gz"
 LLAMA_CPP_BUILD_CACHE = CACHE / "llama_cpp_builds"
 
+# benchmark.yml's environment where the hosts share one machine's cores (test hosts, the
+# demo's workstations): with one fork Ansible runs each task host by host, so each host's
+# bench runs while the other engines are idle. Benchmarked at once, their llama.cpp
+# threads fight over the same cores and each figure is a fraction of what the host
+# delivers alone: the demo's short sweep took 7 s on one host and 429 s on two at once.
+ONE_HOST_AT_A_TIME = {"ANSIBLE_FORKS": "1"}
+
 
 def offline_site_vars(
     network: TestNetwork,
