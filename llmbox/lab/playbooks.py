@@ -44,7 +44,8 @@ LLAMA_CPP_BUILD_CACHE = CACHE / "llama_cpp_builds"
 # demo's workstations): with one fork Ansible runs each task host by host, so each host's
 # bench runs while the other engines are idle. Benchmarked at once, their llama.cpp
 # threads fight over the same cores and each figure is a fraction of what the host
-# delivers alone: the demo's short sweep took 7 s on one host and 429 s on two at once.
+# delivers alone: on 2 cores the demo's benchmark.yml took 466 s and measured 2.3 and
+# 3.0 tok/s with both hosts at once, 107 s and 42.9 and 42.5 tok/s host by host.
 ONE_HOST_AT_A_TIME = {"ANSIBLE_FORKS": "1"}
 
 
